@@ -65,6 +65,15 @@ class DistillationConfig:
 
 
 @dataclass
+class StrategyConfig:
+    name: str = ""  # none, or born_again | mutual | deep_supervision | netaug
+    with_teacher: bool = False  # also supervise with the teacher and distillation.losses
+    params: dict = field(
+        default_factory=dict
+    )  # the strategy's parameters, e.g. { generations = 3 }
+
+
+@dataclass
 class QuantizationConfig:
     calibration_samples: int = 200
 
@@ -86,6 +95,7 @@ class RunConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -186,6 +196,44 @@ def _check_losses(losses: list[dict], problems: list[str]) -> None:
                 )
 
 
+def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
+    from tinykd.distill.strategies import STRATEGIES, build_strategy, strategy_parameters
+
+    if not strategy.name:
+        if strategy.params or strategy.with_teacher:
+            problems.append(f"strategy.name: missing; one of {', '.join(STRATEGIES.names())}")
+        return
+    if strategy.name not in STRATEGIES:
+        close = difflib.get_close_matches(strategy.name, STRATEGIES.names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            f"strategy.name: unknown strategy {strategy.name!r}{hint}; "
+            f"known: {', '.join(STRATEGIES.names())}"
+        )
+        return
+    strategy_class = STRATEGIES.get(strategy.name)
+    allowed = strategy_parameters(strategy_class)
+    hints = typing.get_type_hints(strategy_class.__init__)
+    count = len(problems)
+    for key, value in strategy.params.items():
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(
+                f"strategy.params.{key}: not a parameter of {strategy.name!r}{hint}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        elif key in hints and not _matches(value, hints[key]):
+            problems.append(
+                f"strategy.params.{key}: expected {_type_name(hints[key])}, got {value!r}"
+            )
+    if len(problems) == count:
+        try:
+            build_strategy(strategy.name, **strategy.params)
+        except TinyKDError as exc:
+            problems.append(f"strategy.params: {exc}")
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b=value`` → (["a", "b"], value); the value is read as TOML, else as a string."""
     if "=" not in text:
@@ -214,6 +262,7 @@ def config_from_dict(table: dict) -> RunConfig:
     problems: list[str] = []
     config = _build_section(RunConfig, table, "", problems)
     _check_losses(config.distillation.losses, problems)
+    _check_strategy(config.strategy, problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config

@@ -200,6 +200,41 @@ def train_student(
     )
 
 
+def train_with_strategy(config: RunConfig, data: SplitData, progress: Progress, teacher=None):
+    """The configured ``[strategy]`` (born_again, mutual, deep_supervision, netaug) on the student."""
+    from tinykd.distill.strategies import Recipe, StudentSpec, Supervision, build_strategy
+
+    strategy = build_strategy(config.strategy.name, **config.strategy.params)
+    supervision = None
+    if config.strategy.with_teacher and teacher is not None:
+        supervision = Supervision(
+            teacher, config.distillation.losses, config.distillation.hard_label_weight
+        )
+    recipe = Recipe(
+        epochs=config.student.epochs,
+        batch_size=config.student.batch_size,
+        learning_rate=config.student.learning_rate,
+        seed=config.seed,
+        cache_teacher=config.distillation.cache_teacher,
+        augment=config.data.augment,
+        flip=config.data.flip,
+        callbacks=[progress.epoch_callback(config.strategy.name)],
+    )
+    student = StudentSpec(config.student.model, config.student.width)
+    return strategy.train(student, data, recipe, supervision)
+
+
+def strategy_note(name: str, result, data: SplitData) -> str:
+    """Float test accuracy of every member (generations, peers) and of their ensemble."""
+    parts = [
+        f"{label} {float_accuracy(model, data.x_test, data.y_test):.2%}"
+        for label, model in result.members.items()
+    ]
+    if result.ensemble is not None and len(result.members) > 1:
+        parts.append(f"ensemble {float_accuracy(result.ensemble, data.x_test, data.y_test):.2%}")
+    return f"Strategy {name} (float test accuracy): {', '.join(parts)}."
+
+
 def measure_int8(
     role: str,
     model,
@@ -311,6 +346,11 @@ def run_distillation(
         f"Distilled student ({', '.join(loss['name'] for loss in config.distillation.losses)})"
     )
     distilled = train_student(config, data, progress, teacher=teacher, label="distilled")
+    strategy = None
+    if config.strategy.name:
+        progress.step(f"Student trained with strategy {config.strategy.name}")
+        strategy = train_with_strategy(config, data, progress, teacher)
+        notes.append(strategy_note(config.strategy.name, strategy, data))
     progress.step("int8 quantization, TFLM evaluation and arena measurement")
     rows = [
         measure_int8(
@@ -342,6 +382,18 @@ def run_distillation(
             distilled.seconds_per_epoch,
         ),
     ]
+    if strategy is not None:
+        rows.append(
+            measure_int8(
+                config.strategy.name,
+                strategy.model,
+                data,
+                config,
+                progress,
+                strategy.seconds,
+                strategy.seconds_per_epoch,
+            )
+        )
     if rows[0].int8_samples < len(data.y_test):
         notes.append(
             f"Teacher int8 accuracy measured on the first {rows[0].int8_samples} test samples (TFLM reference kernels are slow for its {rows[0].macs:,} MACs)."

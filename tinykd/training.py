@@ -81,11 +81,44 @@ def train(
     distiller = Distiller(
         model, teacher, losses, hard_label_weight=hard_label_weight if losses else 1.0
     )
+    seconds = fit_trainer(
+        distiller,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        cache_teacher=cache_teacher,
+        augment=augment,
+        flip=flip,
+        callbacks=callbacks,
+    )
+    return TrainResult(model=model, seconds=seconds, epochs=epochs)
+
+
+def fit_trainer(
+    trainer: keras.Model,
+    data: SplitData,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    cache_teacher: bool = True,
+    augment: bool = False,
+    flip: bool = False,
+    callbacks: list = (),
+) -> float:
+    """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
+
+    The trainer supplies ``make_targets(x, y, cache_teacher=...)``; everything else (optimizer,
+    schedule, shuffling, augmentation, validation) is the one shared recipe.
+    """
     steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
-    distiller.compile(optimizer=make_optimizer(learning_rate, steps))
+    trainer.compile(optimizer=make_optimizer(learning_rate, steps))
     started = time.monotonic()
     use_cache = cache_teacher and not augment
-    targets = distiller.make_targets(data.x_train, data.y_train, cache_teacher=use_cache)
+    targets = trainer.make_targets(data.x_train, data.y_train, cache_teacher=use_cache)
     train_set = make_tf_dataset(
         data.x_train,
         targets,
@@ -100,10 +133,10 @@ def train(
         validation = make_tf_dataset(
             data.x_val, data.y_val, batch_size=512, shuffle=False, seed=seed
         )
-    distiller.fit(
+    trainer.fit(
         train_set, epochs=epochs, validation_data=validation, verbose=0, callbacks=list(callbacks)
     )
-    return TrainResult(model=model, seconds=time.monotonic() - started, epochs=epochs)
+    return time.monotonic() - started
 
 
 def float_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
