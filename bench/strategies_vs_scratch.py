@@ -165,6 +165,8 @@ def print_tables(args, config, data, results: Results, wall_seconds: float) -> N
                 f"{results.gain(netaug_row, plain_row)} | {results.relative_time(netaug_row, plain_row)} |"
             )
         print()
+    if SCRATCH not in results.int8:
+        return
     print(
         f"## Self-distillation, mutual learning and deep supervision ({config.student.model} "
         f"×{args.middle:g}, {results.params[SCRATCH]:,} params)\n"
@@ -201,9 +203,9 @@ def main() -> None:
     parser.set_defaults(train_limit=8000, epochs=6)
     args = parser.parse_args()
     args.widths = [float(w) for w in args.widths.split(",")]
-    if args.middle not in args.widths:
-        args.widths.append(args.middle)
     args.only = set(args.only.split(","))
+    if args.only - {"netaug"} and args.middle not in args.widths:
+        args.widths.append(args.middle)  # its plain run is the scratch baseline
     # No validation split: nothing here selects on it, and it would cost an evaluation per epoch.
     config = bench_config(
         args, **{"data.test_limit": args.test_limit, "data.validation_fraction": 0.0}

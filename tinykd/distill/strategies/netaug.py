@@ -21,6 +21,7 @@ builder (same layers, same size as a student trained normally).
 from __future__ import annotations
 
 import functools
+import math
 import time
 
 import numpy as np
@@ -146,7 +147,7 @@ class NetworkAugmentation(Strategy):
         self.batch_norm_samples = int(batch_norm_samples)
 
     def stop_epoch(self, epochs: int) -> int:
-        return int(round(epochs * self.augment_fraction))
+        return math.ceil(epochs * self.augment_fraction - 1e-9)
 
     def train(self, student, data, recipe, supervision=None) -> StrategyResult:
         started = time.monotonic()
