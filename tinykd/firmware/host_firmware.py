@@ -25,6 +25,7 @@ from tinykd.errors import TinyKDError
 from tinykd.firmware.host_core import c_compiler
 from tinykd.firmware.paths import cache_dir
 from tinykd.firmware.render import RenderedProject
+from tinykd.firmware.tools import CXX_COMPILER
 
 CXX_STANDARD = "-std=c++17"
 COMMON_FLAGS = ("-O1", "-DTF_LITE_STATIC_MEMORY", "-fno-exceptions", "-fno-rtti")
@@ -43,15 +44,6 @@ TFLM_TREE_HELP = (
     "tflite-micro checkout with: python3 tensorflow/lite/micro/tools/project_generation/"
     "create_tflm_tree.py <out_dir>"
 )
-
-
-def cxx_compiler() -> str:
-    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
-    if not compiler:
-        raise TinyKDError(
-            "No C++ compiler found for the host firmware: install g++ (apt-get install g++)."
-        )
-    return compiler
 
 
 def tflm_tree(path: str | Path | None = None) -> Path:
@@ -147,7 +139,7 @@ def build_host_firmware(project: RenderedProject, tree: str | Path | None = None
     if project.kind != "host":
         raise TinyKDError(f"{project.root} is a {project.kind!r} project, not a host one.")
     tree = tflm_tree(tree)
-    cc, cxx = c_compiler(), cxx_compiler()
+    cc, cxx = c_compiler(), CXX_COMPILER.require("build the host firmware")
     includes = include_flags(tree)
     tflm_flags = [CXX_STANDARD, *COMMON_FLAGS, "-w", *includes]
     source_dir = project.source_dir

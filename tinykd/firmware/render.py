@@ -154,6 +154,7 @@ def render_project(
     out_dir: str | Path,
     *,
     kind: str | None = None,
+    replace: bool = False,
 ) -> RenderedProject:
     """Write a complete firmware project for ``board`` into the new folder ``out_dir``.
 
@@ -161,7 +162,8 @@ def render_project(
     ``model_settings.h``, ``op_resolver.h``) to their text, as
     ``tinykd.export.render_model_files`` returns them. ``out_dir`` must not exist or be
     empty: tinykd never overwrites a project (it is rendered in a temporary folder and
-    renamed into place, so a failure leaves nothing half-written).
+    renamed into place, so a failure leaves nothing half-written). ``replace=True``
+    swaps out a project tinykd rendered there before (recognised by its manifest).
     """
     kinds = board.project_kinds()
     kind = kind or kinds[0]
@@ -171,7 +173,8 @@ def render_project(
         )
     _check_model_files(model_files)
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    previous = replace and (out_dir / MANIFEST).is_file()
+    if not previous and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise TinyKDError(f"{out_dir} already exists and is not empty: choose a new output folder.")
 
     source_subdir = {"arduino": f"{SKETCH_NAME}/src", "esp-idf": "main", "host": "src"}[kind]
@@ -231,8 +234,14 @@ def _write_tree(out_dir: Path, files: dict[str, str]) -> None:
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
+        if out_dir.exists() and (out_dir / MANIFEST).is_file():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            out_dir.rename(old / out_dir.name)  # a project rendered before: swap it out
+            staging.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+            return
         if out_dir.exists():
-            out_dir.rmdir()  # empty (checked above)
+            out_dir.rmdir()  # empty (checked by the caller)
         staging.rename(out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
