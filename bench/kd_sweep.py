@@ -6,7 +6,13 @@ Prints int8 TFLM accuracy of each setting next to the scratch student of the sam
 
 from __future__ import annotations
 
-from common import bench_arguments, bench_config, int8_tflm_accuracy, load_bench_data_and_teacher, train_student
+from common import (
+    bench_arguments,
+    bench_config,
+    int8_tflm_accuracy,
+    load_bench_data_and_teacher,
+    train_student,
+)
 
 SETTINGS = [  # (temperature, kd weight, hard-label weight)
     (4.0, 1.0, 1.0),
@@ -34,9 +40,14 @@ def main() -> None:
             scratch, _ = int8_tflm_accuracy(train_student(config, data, seed).model, data)
         for temperature, kd_weight, hard_weight in chosen:
             losses = [{"name": "kd", "weight": kd_weight, "temperature": temperature}]
-            run = train_student(config, data, seed, teacher=teacher, losses=losses, hard_label_weight=hard_weight)
+            run = train_student(
+                config, data, seed, teacher=teacher, losses=losses, hard_label_weight=hard_weight
+            )
             accuracy, _ = int8_tflm_accuracy(run.model, data)
-            print(f"| {seed} | {temperature} | {kd_weight} | {hard_weight} | {100 * accuracy:.2f} | {100 * scratch:.2f} |", flush=True)
+            print(
+                f"| {seed} | {temperature} | {kd_weight} | {hard_weight} | {100 * accuracy:.2f} | {100 * scratch:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
