@@ -350,7 +350,8 @@ def run_distillation(
     if config.strategy.name:
         progress.step(f"Student trained with strategy {config.strategy.name}")
         strategy = train_with_strategy(config, data, progress, teacher)
-        notes.append(strategy_note(config.strategy.name, strategy, data))
+        if len(strategy.members) > 1:  # generations or peers: show each one
+            notes.append(strategy_note(config.strategy.name, strategy, data))
     progress.step("int8 quantization, TFLM evaluation and arena measurement")
     rows = [
         measure_int8(
