@@ -62,6 +62,9 @@ class DistillationConfig:
     losses: list[dict] = field(
         default_factory=lambda: [{"name": "kd", "weight": 1.0, "temperature": 4.0}]
     )
+    # Start the student from projected teacher kernels:
+    # [{ teacher_layer = "...", student_layer = "...", projection = "select" | "svd" }]
+    weight_init: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -177,13 +180,52 @@ def _check_losses(losses: list[dict], problems: list[str]) -> None:
             )
             continue
         allowed = _loss_parameters(LOSSES.get(name)) | {"name"}
+        unknown = False
         for key in entry:
             if key not in allowed:
+                unknown = True
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 problems.append(
                     f"{where}.{key}: not a parameter of {name!r}{hint}; allowed: {', '.join(sorted(allowed))}"
                 )
+        if not unknown:
+            _check_loss_values(entry, where, problems)
+
+
+def _check_loss_values(entry: dict, where: str, problems: list[str]) -> None:
+    """Build the loss once so wrong values (a bad schedule, a negative temperature) show up now."""
+    from tinykd.distill.losses import build_loss
+
+    try:
+        build_loss(**entry)
+    except TinyKDError as exc:
+        problems.append(f"{where}: {str(exc).split(': ', 1)[-1]}")
+
+
+WEIGHT_INIT_KEYS = ("teacher_layer", "student_layer", "projection")
+
+
+def _check_weight_init(pairs: list[dict], problems: list[str]) -> None:
+    from tinykd.distill.losses.weights import FIXED_PROJECTIONS
+
+    for index, pair in enumerate(pairs):
+        where = f"distillation.weight_init[{index}]"
+        for key in pair:
+            if key not in WEIGHT_INIT_KEYS:
+                close = difflib.get_close_matches(key, WEIGHT_INIT_KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(
+                    f"{where}.{key}: unknown key{hint}; allowed: {', '.join(WEIGHT_INIT_KEYS)}"
+                )
+        for key in ("teacher_layer", "student_layer"):
+            if not isinstance(pair.get(key), str) or not pair.get(key):
+                problems.append(f"{where}.{key}: expected a layer name")
+        if pair.get("projection", "select") not in FIXED_PROJECTIONS:
+            problems.append(
+                f"{where}.projection: expected one of {', '.join(FIXED_PROJECTIONS)}, "
+                f"got {pair.get('projection')!r}"
+            )
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -214,6 +256,7 @@ def config_from_dict(table: dict) -> RunConfig:
     problems: list[str] = []
     config = _build_section(RunConfig, table, "", problems)
     _check_losses(config.distillation.losses, problems)
+    _check_weight_init(config.distillation.weight_init, problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config

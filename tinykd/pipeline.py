@@ -108,6 +108,12 @@ def teacher_cache_key(config: RunConfig, data: SplitData) -> str:
 
 
 def load_teacher(path: str, data: SplitData):
+    """A teacher from a Keras file (.keras/.h5), a Keras SavedModel, or any SavedModel.
+
+    A SavedModel without Keras metadata (e.g. written by ``tf.saved_model.save``) is wrapped
+    as a one-layer Keras model calling its serving signature: its logits can be distilled
+    (and its input gradients matched), but it has no layers to tap.
+    """
     from tinykd._keras import keras
 
     if not Path(path).exists():
@@ -115,9 +121,11 @@ def load_teacher(path: str, data: SplitData):
     try:
         teacher = keras.models.load_model(path, compile=False)
     except Exception as exc:
-        raise TinyKDError(
-            f"Cannot load the teacher from {path}: {str(exc).splitlines()[0]}"
-        ) from None
+        if not (Path(path) / "saved_model.pb").exists():
+            raise TinyKDError(
+                f"Cannot load the teacher from {path}: {str(exc).splitlines()[0]}"
+            ) from None
+        teacher = saved_model_teacher(path, data.input_shape)
     expected = tuple(data.input_shape)
     actual = tuple(teacher.inputs[0].shape[1:])
     if actual != expected:
@@ -129,6 +137,40 @@ def load_teacher(path: str, data: SplitData):
             f"Teacher {path} predicts {teacher.outputs[0].shape[-1]} classes; the data has {data.num_classes}."
         )
     return teacher
+
+
+def saved_model_teacher(path: str, input_shape):
+    """A Keras model around a plain SavedModel's ``serving_default`` signature."""
+    from tinykd._keras import keras, tf
+
+    class SavedModelSignature(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(trainable=False, **kwargs)
+            self.loaded = tf.saved_model.load(str(path))
+            if "serving_default" not in self.loaded.signatures:
+                raise TinyKDError(f"The SavedModel {path} has no serving_default signature.")
+            signature = self.loaded.signatures["serving_default"]
+            inputs = signature.structured_input_signature[1]
+            outputs = signature.structured_outputs
+            if len(inputs) != 1 or len(outputs) != 1:
+                raise TinyKDError(
+                    f"The SavedModel {path} must take one input and return one output (logits); "
+                    f"its signature takes {sorted(inputs)} and returns {sorted(outputs)}."
+                )
+            (self.input_name,), (self.output_name,) = inputs, outputs
+            if not inputs[self.input_name].shape.is_compatible_with((None, *input_shape)):
+                raise TinyKDError(
+                    f"Teacher {path} takes inputs of shape {tuple(inputs[self.input_name].shape)}; "
+                    f"the data has {tuple(input_shape)}."
+                )
+            self.signature = signature
+
+        def call(self, inputs):
+            return self.signature(**{self.input_name: inputs})[self.output_name]
+
+    inputs = keras.Input(tuple(input_shape))
+    outputs = SavedModelSignature(name="saved_model")(inputs)
+    return keras.Model(inputs, outputs, name="saved_model_teacher")
 
 
 def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
@@ -197,6 +239,7 @@ def train_student(
         augment=config.data.augment,
         flip=config.data.flip,
         callbacks=[progress.epoch_callback(label)],
+        weight_init=config.distillation.weight_init if teacher is not None else [],
     )
 
 

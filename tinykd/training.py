@@ -14,7 +14,7 @@ import numpy as np
 
 from tinykd._keras import keras
 from tinykd.data.pipeline import make_tf_dataset
-from tinykd.distill import Distiller, build_loss
+from tinykd.distill import Distiller, LossSchedule, build_loss, initialize_from_teacher
 
 
 @dataclass
@@ -74,10 +74,18 @@ def train(
     augment: bool = False,
     flip: bool = False,
     callbacks: list = (),
+    weight_init: list[dict] = (),
 ) -> TrainResult:
-    """Train ``model`` in place (distilled from ``teacher`` when losses are given)."""
+    """Train ``model`` in place (distilled from ``teacher`` when losses are given).
+
+    ``weight_init`` (with a teacher) first sets student kernels to projections of the
+    teacher's (:func:`~tinykd.distill.initialize_from_teacher`). Loss schedules are applied
+    by a :class:`~tinykd.distill.LossSchedule` callback.
+    """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
+    if teacher is not None and weight_init:
+        initialize_from_teacher(teacher, model, [dict(pair) for pair in weight_init])
     distiller = Distiller(
         model, teacher, losses, hard_label_weight=hard_label_weight if losses else 1.0
     )
@@ -100,8 +108,11 @@ def train(
         validation = make_tf_dataset(
             data.x_val, data.y_val, batch_size=512, shuffle=False, seed=seed
         )
+    callbacks = list(callbacks)
+    if any(loss.schedule for loss in losses):
+        callbacks.insert(0, LossSchedule(losses))
     distiller.fit(
-        train_set, epochs=epochs, validation_data=validation, verbose=0, callbacks=list(callbacks)
+        train_set, epochs=epochs, validation_data=validation, verbose=0, callbacks=callbacks
     )
     return TrainResult(model=model, seconds=time.monotonic() - started, epochs=epochs)
 
