@@ -88,7 +88,7 @@ def train_student(
         batch_size=config.student.batch_size,
         learning_rate=config.student.learning_rate,
         seed=seed,
-        teacher=teacher if losses else None,
+        teacher=teacher if losses or kwargs.get("weight_init") else None,
         loss_configs=list(losses),
         hard_label_weight=kwargs.pop("hard_label_weight", config.distillation.hard_label_weight),
         **kwargs,

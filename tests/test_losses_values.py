@@ -162,6 +162,17 @@ def test_hint_with_projection_matches_numpy():
     assert loss.weight.numpy() == 100.0, "RepDistiller's default hint weight"
 
 
+def test_hint_on_vectors_uses_a_dense_regressor():
+    teacher, student = fixed((3, 5), 0.3), fixed((3, 2), 1.2)
+    loss = build_loss("hint", teacher_tap="t", student_tap="s", projection="auto")
+    loss.build_for({"t": (None, 5)}, {"s": (None, 2)})
+    assert isinstance(loss.alignment.projector, keras.layers.Dense)
+    set_projection(loss, PROJECTION_KERNEL, PROJECTION_BIAS)
+    expected = np.mean((numpy_project(student, PROJECTION_KERNEL, PROJECTION_BIAS) - teacher) ** 2)
+    value = value_of(loss, {"t": teacher}, {"s": student}, shapes=False)
+    assert value == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize(
     ("teacher_size", "reference"),
     [

@@ -126,7 +126,9 @@ def command_list(args) -> int:
     else:
         from tinykd.distill import LOSSES
 
-        print("\n".join(LOSSES.names()))
+        for name in LOSSES.names():
+            summary = (LOSSES.get(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:20s} {summary}")
     return 0
 
 

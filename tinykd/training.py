@@ -15,6 +15,7 @@ import numpy as np
 from tinykd._keras import keras
 from tinykd.data.pipeline import make_tf_dataset
 from tinykd.distill import Distiller, LossSchedule, build_loss, initialize_from_teacher
+from tinykd.distill.distiller import DEFAULT_CACHE_LIMIT_BYTES
 
 
 @dataclass
@@ -75,12 +76,15 @@ def train(
     flip: bool = False,
     callbacks: list = (),
     weight_init: list[dict] = (),
+    teacher_outputs: dict | None = None,
 ) -> TrainResult:
     """Train ``model`` in place (distilled from ``teacher`` when losses are given).
 
     ``weight_init`` (with a teacher) first sets student kernels to projections of the
     teacher's (:func:`~tinykd.distill.initialize_from_teacher`). Loss schedules are applied
-    by a :class:`~tinykd.distill.LossSchedule` callback.
+    by a :class:`~tinykd.distill.LossSchedule` callback. ``teacher_outputs``: the teacher's
+    tapped outputs for ``data.x_train`` computed once for several runs (then the teacher
+    pass is not part of this run's time).
     """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
@@ -92,8 +96,15 @@ def train(
     steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
     distiller.compile(optimizer=make_optimizer(learning_rate, steps))
     started = time.monotonic()
-    use_cache = cache_teacher and not augment
-    targets = distiller.make_targets(data.x_train, data.y_train, cache_teacher=use_cache)
+    # Cached teacher outputs must fit in memory (feature taps of a large set may not).
+    use_cache = (
+        cache_teacher
+        and not augment
+        and distiller.teacher_cache_bytes(len(data.x_train)) <= DEFAULT_CACHE_LIMIT_BYTES
+    )
+    targets = distiller.make_targets(
+        data.x_train, data.y_train, cache_teacher=use_cache, precomputed=teacher_outputs
+    )
     train_set = make_tf_dataset(
         data.x_train,
         targets,

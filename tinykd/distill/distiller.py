@@ -237,12 +237,28 @@ class Distiller(keras.Model):
         return per_sample * num_samples
 
     def make_targets(
-        self, x: np.ndarray, y: np.ndarray, cache_teacher: bool, batch_size: int = 256
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        cache_teacher: bool,
+        batch_size: int = 256,
+        precomputed: dict | None = None,
     ):
-        """Targets for ``fit``: labels alone, or labels plus cached teacher outputs."""
+        """Targets for ``fit``: labels alone, or labels plus cached teacher outputs.
+
+        ``precomputed``: teacher outputs for ``x`` computed earlier (a superset of this
+        distiller's taps, e.g. shared by several runs with the same teacher and data).
+        """
         if not cache_teacher or self.teacher_taps is None or not self.distillation_losses:
             return y
-        return {LABELS_KEY: y, TEACHER_KEY: self.cache_teacher_outputs(x, batch_size, labels=y)}
+        if precomputed is None:
+            outputs = self.cache_teacher_outputs(x, batch_size, labels=y)
+        else:
+            missing = sorted(set(self.teacher_tap_set.shapes) - set(precomputed))
+            if missing:
+                raise TinyKDError(f"The precomputed teacher outputs lack the taps {missing}.")
+            outputs = {name: precomputed[name] for name in self.teacher_tap_set.shapes}
+        return {LABELS_KEY: y, TEACHER_KEY: outputs}
 
     def _unpack(self, data):
         inputs, targets = data[0], data[1]
