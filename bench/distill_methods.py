@@ -126,7 +126,7 @@ def runs_for(methods: list[str]) -> list[tuple[str, str, dict]]:
 def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
-    parser.add_argument("--test-limit", type=int, default=4000, help="int8 test images (0 = all)")
+    parser.add_argument("--test-limit", type=int, default=3000, help="int8 test images (0 = all)")
     parser.set_defaults(train_limit=2000, epochs=10)
     args = parser.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

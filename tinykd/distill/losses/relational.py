@@ -31,10 +31,21 @@ def normalized_distances(embeddings):
 
 
 def triplet_angles(embeddings):
-    """cos ∠(e_i − e_j, e_k − e_j) for all i, j, k → (batch, batch, batch), indexed [j, i, k]."""
-    differences = embeddings[None, :, :] - embeddings[:, None, :]  # [j, i] = e_i − e_j
-    unit = tf.math.l2_normalize(differences, axis=2, epsilon=1e-12)
-    return tf.matmul(unit, unit, transpose_b=True)
+    """cos ∠(e_i − e_j, e_k − e_j) for all i, j, k → (batch, batch, batch), indexed [j, i, k].
+
+    Computed from the Gram matrix G = E·Eᵀ: ⟨e_i − e_j, e_k − e_j⟩ = G_ik − G_ij − G_jk + G_jj
+    and ‖e_i − e_j‖ from the distances, so the cost is batch³, not batch³ × features
+    (RepDistiller materialises the batch × batch × features differences). Angles at a
+    repeated sample (i = j or k = j) are 0.
+    """
+    gram = tf.matmul(embeddings, embeddings, transpose_b=True)
+    diagonal = tf.linalg.diag_part(gram)
+    inner = gram[None, :, :] - gram[:, :, None] - gram[:, None, :] + diagonal[:, None, None]
+    distances = pairwise_distances(embeddings)  # [j, i] = ‖e_i − e_j‖, zero diagonal
+    distinct = 1.0 - tf.eye(tf.shape(embeddings)[0])
+    safe = tf.where(distinct > 0, distances, tf.ones_like(distances))
+    cosine = inner / (safe[:, :, None] * safe[:, None, :])
+    return cosine * distinct[:, :, None] * distinct[:, None, :]
 
 
 class SampleRelationLoss(DistillationLoss):
