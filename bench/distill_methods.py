@@ -6,7 +6,7 @@ int8 accuracy of each student in the TFLM host interpreter; time per training ep
 relative to plain student training in the same run. The teacher's outputs for every
 method come from one shared, separately timed pass (they do not depend on the seed).
 
-python bench/distill_methods.py                      # the table in the README
+python bench/distill_methods.py                      # the README table: 28 min on 2 busy shared cores
 python bench/distill_methods.py --methods kd,hint    # some rows only
 python bench/distill_methods.py --quick              # smoke run on digits
 """

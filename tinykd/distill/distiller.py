@@ -166,6 +166,9 @@ class Distiller(keras.Model):
         else:
             self.teacher_tap_set = None
             self.teacher_taps = None
+        # A plain function, not a keras Loss: those refuse to run under a distribution
+        # strategy outside compile().
+        self.hard_loss = hard_label_loss
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hard_loss_tracker = keras.metrics.Mean(name="hard_loss")
         self.term_trackers = [keras.metrics.Mean(name=f"{loss.name}_loss") for loss in losses]
@@ -286,7 +289,7 @@ class Distiller(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             student_outputs = self.student_tap_set(inputs, labels, training=True)
-            hard = hard_label_loss(labels, student_outputs[LOGITS])
+            hard = self.hard_loss(labels, student_outputs[LOGITS])
             distillation, terms, metric_values = self._loss_terms(
                 teacher_outputs, student_outputs, batch
             )
@@ -313,7 +316,7 @@ class Distiller(keras.Model):
     def test_step(self, data):
         inputs, labels, _ = self._unpack(data)
         logits = self.student(inputs, training=False)
-        hard = hard_label_loss(labels, logits)
+        hard = self.hard_loss(labels, logits)
         self.loss_tracker.update_state(hard)
         self.hard_loss_tracker.update_state(hard)
         self.accuracy.update_state(labels, logits)
@@ -358,8 +361,7 @@ class Distiller(keras.Model):
 
 
 def hard_label_loss(labels, logits):
-    """Mean cross-entropy (a plain function: Keras' Loss objects refuse to run under a
-    distribution strategy outside compile())."""
+    """Mean cross-entropy of integer labels against logits."""
     return tf.reduce_mean(
         keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     )
