@@ -1,0 +1,1 @@
+"""Firmware: build tinykd's board firmware and run it on emulated boards."""
