@@ -1,0 +1,58 @@
+"""Run an int8 .tflite in the TFLM interpreter compiled for the host.
+
+The ``tflite-micro`` package is the same kernels and arena planner as the firmware, so
+its outputs are what a board computes ("on device (TFLM host interpreter)" in reports).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinykd.errors import TinyKDError
+from tinykd.export.tflite_model import describe_tflite
+
+
+def quantize_inputs(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """float → int8 as TFLite's QUANTIZE does: round half away from zero, then clamp."""
+    scaled = np.asarray(x, dtype=np.float64) / scale
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
+
+
+class TflmModel:
+    """An int8 model loaded into the TFLM interpreter; one sample per invoke, as on a board."""
+
+    def __init__(self, tflite: bytes, arena_size: int | None = None):
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.info = describe_tflite(tflite)
+        if self.info.input.dtype != "int8":
+            raise TinyKDError(f"Expected an int8 model; input is {self.info.input.dtype}.")
+        try:
+            self.interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
+        except Exception as exc:
+            raise TinyKDError(f"TFLM could not load the model: {exc}") from None
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        return quantize_inputs(x, self.info.input.scale, self.info.input.zero_point)
+
+    def invoke_int8(self, sample_int8: np.ndarray) -> np.ndarray:
+        """One int8 input (without batch axis) → the raw int8 output vector."""
+        shape = self.info.input.shape
+        self.interpreter.set_input(sample_int8.reshape(shape), 0)
+        self.interpreter.invoke()
+        return np.asarray(self.interpreter.get_output(0)).reshape(-1).copy()
+
+    def predict_int8(self, x: np.ndarray, progress=None) -> np.ndarray:
+        """float images (N, H, W, C) → int8 outputs (N, K), quantized with the input params."""
+        quantized = self.quantize(x)
+        outputs = np.empty((len(x), self.info.output.shape[-1]), dtype=np.int8)
+        for index, sample in enumerate(quantized):
+            outputs[index] = self.invoke_int8(sample)
+            if progress is not None:
+                progress(index + 1, len(x))
+        return outputs
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray, progress=None) -> float:
+        predictions = self.predict_int8(x, progress).argmax(axis=1)
+        return float(np.mean(predictions == y))
