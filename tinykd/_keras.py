@@ -5,11 +5,24 @@ the only Keras that tensorflow-model-optimization accepts.
 """
 
 import os
+import sys
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from tinykd._quiet import quiet_native_stderr  # noqa: E402
+
+with quiet_native_stderr() as _import_log:
+    try:
+        import tensorflow as tf
+        import tf_keras as keras
+
+        # Device discovery logs CUDA probing on fd 2; do it here, silenced, once.
+        tf.config.list_physical_devices()
+    except Exception:
+        sys.stderr.write("".join(_import_log))
+        raise
+
+tf.get_logger().setLevel("ERROR")
 
 __all__ = ["keras", "tf"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinykd._keras import tf
+from tinykd._quiet import quiet_native_stderr
 from tinykd.data.pipeline import representative_dataset
 from tinykd.errors import TinyKDError
 
@@ -30,7 +31,8 @@ def convert_int8(
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     try:
-        return bytes(converter.convert())
+        with quiet_native_stderr():
+            return bytes(converter.convert())
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TinyKDError(

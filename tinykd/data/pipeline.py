@@ -42,9 +42,7 @@ def augment_images(images, seed_stream, max_shift: int = 2, flip: bool = False):
 
     height, width = images.shape[1], images.shape[2]
     padded = tf.pad(images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
-    cropped = tf.image.random_crop(
-        padded, tf.shape(images), seed=seed_stream
-    )
+    cropped = tf.image.random_crop(padded, tf.shape(images), seed=seed_stream)
     cropped = tf.ensure_shape(cropped, [None, height, width, images.shape[3]])
     if flip:
         cropped = tf.image.random_flip_left_right(cropped, seed=seed_stream)

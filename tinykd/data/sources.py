@@ -227,10 +227,14 @@ def load_image_folder(
     for label, class_dir in enumerate(class_dirs):
         files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise TinyKDError(f"Class folder {class_dir} holds no images ({sorted(IMAGE_SUFFIXES)}).")
+            raise TinyKDError(
+                f"Class folder {class_dir} holds no images ({sorted(IMAGE_SUFFIXES)})."
+            )
         for file in files:
             try:
-                image = tf.io.decode_image(file.read_bytes(), channels=channels, expand_animations=False)
+                image = tf.io.decode_image(
+                    file.read_bytes(), channels=channels, expand_animations=False
+                )
             except Exception:
                 raise TinyKDError(f"Cannot decode image {file}.") from None
             if image_size is not None:
@@ -310,4 +314,3 @@ def _check_every_class_present(labels: np.ndarray, names: list[str], what: str) 
     empty = [names[i] for i in np.flatnonzero(counts == 0)]
     if empty:
         raise TinyKDError(f"{what}: no training samples for class(es) {', '.join(empty)}.")
-

@@ -66,7 +66,9 @@ class Distiller(keras.Model):
         if teacher is not None:
             teacher.trainable = False
             self._check_output_compatible(teacher, student)
-            teacher_tap_names = sorted({t for loss in losses for t in loss.teacher_taps} or {LOGITS})
+            teacher_tap_names = sorted(
+                {t for loss in losses for t in loss.teacher_taps} or {LOGITS}
+            )
             self.teacher_taps = tap_model(teacher, teacher_tap_names)
             teacher_shapes = {k: v.shape for k, v in self.teacher_taps.output.items()}
             student_shapes = {k: v.shape for k, v in self.student_taps.output.items()}
@@ -112,12 +114,12 @@ class Distiller(keras.Model):
     def teacher_cache_bytes(self, num_samples: int) -> int:
         if self.teacher_taps is None:
             return 0
-        per_sample = sum(
-            int(np.prod(t.shape[1:])) * 4 for t in self.teacher_taps.output.values()
-        )
+        per_sample = sum(int(np.prod(t.shape[1:])) * 4 for t in self.teacher_taps.output.values())
         return per_sample * num_samples
 
-    def make_targets(self, x: np.ndarray, y: np.ndarray, cache_teacher: bool, batch_size: int = 256):
+    def make_targets(
+        self, x: np.ndarray, y: np.ndarray, cache_teacher: bool, batch_size: int = 256
+    ):
         """Targets for ``fit``: labels alone, or labels plus cached teacher outputs."""
         if not cache_teacher or self.teacher_taps is None or not self.distillation_losses:
             return y
@@ -149,10 +151,10 @@ class Distiller(keras.Model):
             v for loss in self.distillation_losses for v in loss.trainable_variables
         ]
         gradients = tape.gradient(total, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=False))
         self.loss_tracker.update_state(total)
         self.hard_loss_tracker.update_state(hard)
-        for tracker, term in zip(self.term_trackers, terms):
+        for tracker, term in zip(self.term_trackers, terms, strict=False):
             tracker.update_state(term)
         self.accuracy.update_state(labels, student_outputs[LOGITS])
         return {m.name: m.result() for m in self.metrics}

@@ -22,7 +22,9 @@ def model_hash(tflite: bytes) -> str:
     return hashlib.sha256(tflite).hexdigest()[:16]
 
 
-def c_array_sources(tflite: bytes, *, variable: str = "g_model_data", header_name: str = "model_data.h"):
+def c_array_sources(
+    tflite: bytes, *, variable: str = "g_model_data", header_name: str = "model_data.h"
+):
     """``(header, source)`` holding the model as ``alignas(16) const unsigned char`` array."""
     if not variable.isidentifier():
         raise TinyKDError(f"{variable!r} is not a valid C identifier.")
@@ -37,7 +39,7 @@ def c_array_sources(tflite: bytes, *, variable: str = "g_model_data", header_nam
         chunk = tflite[start : start + BYTES_PER_LINE]
         rows.append("    " + ", ".join(f"0x{byte:02x}" for byte in chunk) + ",")
     source = (
-        f"{GENERATED_BY}\n#include \"{header_name}\"\n\n"
+        f'{GENERATED_BY}\n#include "{header_name}"\n\n'
         f"alignas(16) const unsigned char {variable}[] = {{\n"
         + "\n".join(rows)
         + f"\n}};\nconst unsigned int {variable}_size = {len(tflite)};\n"

@@ -9,7 +9,15 @@ import numpy as np
 from tinykd.errors import TinyKDError
 
 # TFLite TensorType enum values (schema.fbs).
-TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 9: "int8", 7: "int16"}
+TENSOR_TYPES = {
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    9: "int8",
+    7: "int16",
+}
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,18 @@ def _schema():
 
 def _tensor_info(tensor) -> TensorInfo:
     quantization = tensor.quantization
-    scale = float(quantization.scale[0]) if quantization is not None and quantization.scale is not None and len(quantization.scale) else 0.0
-    zero_point = int(quantization.zeroPoint[0]) if quantization is not None and quantization.zeroPoint is not None and len(quantization.zeroPoint) else 0
+    scale = (
+        float(quantization.scale[0])
+        if quantization is not None and quantization.scale is not None and len(quantization.scale)
+        else 0.0
+    )
+    zero_point = (
+        int(quantization.zeroPoint[0])
+        if quantization is not None
+        and quantization.zeroPoint is not None
+        and len(quantization.zeroPoint)
+        else 0
+    )
     return TensorInfo(
         name=tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name),
         shape=tuple(int(d) for d in np.asarray(tensor.shape)),
@@ -59,10 +77,14 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
         raise TinyKDError("Not a TFLite model (the flatbuffer could not be parsed).") from None
     if len(model.subgraphs) != 1:
         raise TinyKDError(f"Models with {len(model.subgraphs)} subgraphs are not supported.")
-    names = {v: k for k, v in vars(runtime.schema_fb.BuiltinOperator).items() if not k.startswith("_")}
+    names = {
+        v: k for k, v in vars(runtime.schema_fb.BuiltinOperator).items() if not k.startswith("_")
+    }
     used_codes = []
     for operator in subgraph.operators:
-        code = runtime.get_builtin_code_from_operator_code(model.operatorCodes[operator.opcodeIndex])
+        code = runtime.get_builtin_code_from_operator_code(
+            model.operatorCodes[operator.opcodeIndex]
+        )
         name = names.get(code, f"BUILTIN_{code}")
         if name == "CUSTOM":
             custom = model.operatorCodes[operator.opcodeIndex].customCode
@@ -74,9 +96,7 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
             f"tinykd exports single-input, single-output models; this one has "
             f"{len(subgraph.inputs)} inputs and {len(subgraph.outputs)} outputs."
         )
-    floats = tuple(
-        _tensor_info(t).name for t in subgraph.tensors if int(t.type) in (0, 1)
-    )
+    floats = tuple(_tensor_info(t).name for t in subgraph.tensors if int(t.type) in (0, 1))
     return TfliteInfo(
         operators=tuple(used_codes),
         input=_tensor_info(subgraph.tensors[subgraph.inputs[0]]),

@@ -13,9 +13,18 @@ from tinykd.registry import Registry
 
 MODELS: Registry = Registry("model")
 layers = keras.layers
+# Batch-norm statistics must settle within a few hundred steps on small datasets (digits);
+# Keras' default momentum 0.99 leaves them far from the data after a short run.
+BN_MOMENTUM = 0.9
 
 
-def build_model(name: str, input_shape, num_classes: int, width: float = 1.0, seed: int | None = None):
+def batch_norm(name: str | None = None):
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
+
+
+def build_model(
+    name: str, input_shape, num_classes: int, width: float = 1.0, seed: int | None = None
+):
     """Build a registered model; ``seed`` makes its initial weights reproducible."""
     if width <= 0:
         raise TinyKDError(f"width multiplier must be positive, not {width}.")
@@ -31,15 +40,19 @@ def channels(base: int, width: float) -> int:
 
 
 def conv_bn_relu(x, filters: int, kernel_size=3, strides=1, name: str | None = None):
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(name=None if name is None else f"{name}_bn")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name
+    )(x)
+    x = batch_norm(None if name is None else f"{name}_bn")(x)
     return layers.ReLU(name=None if name is None else f"{name}_relu")(x)
 
 
 def depthwise_separable(x, filters: int, strides=1, name: str = "ds"):
     """MobileNet block: 3×3 depthwise conv, then 1×1 pointwise conv, each with BN + ReLU."""
-    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = layers.DepthwiseConv2D(
+        3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw"
+    )(x)
+    x = batch_norm(f"{name}_dw_bn")(x)
     x = layers.ReLU(name=f"{name}_dw_relu")(x)
     return conv_bn_relu(x, filters, kernel_size=1, name=f"{name}_pw")
 
@@ -107,7 +120,7 @@ def resnet8(input_shape, num_classes: int, width: float = 1.0):
         name = f"stage{stage}"
         y = conv_bn_relu(x, filters, strides=strides, name=f"{name}_conv1")
         y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-        y = layers.BatchNormalization(name=f"{name}_conv2_bn")(y)
+        y = batch_norm(f"{name}_conv2_bn")(y)
         if strides != 1 or x.shape[-1] != filters:
             x = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_shortcut")(x)
         x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))

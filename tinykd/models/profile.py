@@ -29,10 +29,18 @@ def count_macs(model) -> int:
     for layer in _leaf_layers(model):
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             kernel_h, kernel_w, in_channels, multiplier = layer.depthwise_kernel.shape
-            total += _spatial_size(layer.output_shape) * in_channels * multiplier * kernel_h * kernel_w
+            total += (
+                _spatial_size(layer.output_shape) * in_channels * multiplier * kernel_h * kernel_w
+            )
         elif isinstance(layer, keras.layers.Conv2D):
             kernel_h, kernel_w, in_per_group, out_channels = layer.kernel.shape
-            total += _spatial_size(layer.output_shape) * out_channels * kernel_h * kernel_w * in_per_group
+            total += (
+                _spatial_size(layer.output_shape)
+                * out_channels
+                * kernel_h
+                * kernel_w
+                * in_per_group
+            )
         elif isinstance(layer, keras.layers.Dense):
             inputs, units = layer.kernel.shape
             positions = int(np.prod(layer.output_shape[1:-1])) if len(layer.output_shape) > 2 else 1

@@ -35,7 +35,9 @@ class Batch:
 class DistillationLoss(keras.layers.Layer):
     """Base class: teacher and student tapped tensors in, one scalar out."""
 
-    def __init__(self, teacher_tap: str = LOGITS, student_tap: str = LOGITS, weight: float = 1.0, **kwargs):
+    def __init__(
+        self, teacher_tap: str = LOGITS, student_tap: str = LOGITS, weight: float = 1.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.teacher_tap = teacher_tap
         self.student_tap = student_tap

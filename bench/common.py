@@ -1,0 +1,143 @@
+"""Shared pieces of the benchmark scripts: data, the cached teacher, students, int8 in TFLM.
+
+Every benchmark trains with the same recipe (``tinykd.training.train``) and measures int8
+accuracy in the TFLM interpreter, so figures from different scripts are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tinykd.compress import convert_int8  # noqa: E402
+from tinykd.config import RunConfig, load_config  # noqa: E402
+from tinykd.measure import TflmModel, measure_arena  # noqa: E402
+from tinykd.models import build_model, profile_model  # noqa: E402
+from tinykd.pipeline import obtain_teacher, prepare_data  # noqa: E402
+from tinykd.progress import Progress  # noqa: E402
+from tinykd.training import SplitData, TrainResult, float_accuracy, train  # noqa: E402
+
+
+def bench_arguments(description: str) -> argparse.ArgumentParser:
+    """Common flags: --seeds, --epochs, --train-limit, --quick (a smoke run, not for figures)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=12, help="student epochs")
+    parser.add_argument("--train-limit", type=int, default=0, help="0 = all 54,000 training images")
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny smoke run (digits, 2 epochs, 1 seed)"
+    )
+    return parser
+
+
+def bench_config(args, **overrides) -> RunConfig:
+    """The demo configuration (same teacher as ``tinykd demo``), adjusted by the flags."""
+    settings = [
+        f'data.dataset="{args.dataset}"',
+        f"data.train_limit={args.train_limit}",
+        f"student.epochs={args.epochs}",
+    ]
+    if args.quick:
+        settings = ['data.dataset="digits"', "student.epochs=2", "teacher.epochs=2"]
+        args.seeds = 1
+    settings += [f"{key}={value}" for key, value in overrides.items()]
+    from tinykd.cli import demo_config_path
+
+    return load_config(demo_config_path(), settings)
+
+
+def load_bench_data_and_teacher(config: RunConfig, progress: Progress | None = None):
+    """Data splits and the teacher (trained once, then reused from the cache by every script)."""
+    progress = progress or Progress()
+    data = prepare_data(config, progress)
+    teacher, _ = obtain_teacher(config, data, progress)
+    return data, teacher
+
+
+def train_student(
+    config: RunConfig,
+    data: SplitData,
+    seed: int,
+    *,
+    teacher=None,
+    losses=(),
+    model_name=None,
+    width=None,
+    **kwargs,
+) -> TrainResult:
+    """One student with the configured recipe; distilled when ``losses`` are given."""
+    student = build_model(
+        model_name or config.student.model,
+        data.input_shape,
+        data.num_classes,
+        width if width is not None else config.student.width,
+        seed=seed,
+    )
+    return train(
+        student,
+        data,
+        epochs=kwargs.pop("epochs", config.student.epochs),
+        batch_size=config.student.batch_size,
+        learning_rate=config.student.learning_rate,
+        seed=seed,
+        teacher=teacher if losses else None,
+        loss_configs=list(losses),
+        hard_label_weight=kwargs.pop("hard_label_weight", config.distillation.hard_label_weight),
+        **kwargs,
+    )
+
+
+def int8_tflm_accuracy(
+    model, data: SplitData, calibration_samples: int = 200, with_arena: bool = False
+):
+    """(int8 accuracy on the full test set in TFLM, .tflite bytes[, arena bytes])."""
+    tflite = convert_int8(
+        model, calibration_images=data.x_train, num_calibration_samples=calibration_samples
+    )
+    accuracy = TflmModel(tflite).accuracy(data.x_test, data.y_test)
+    if with_arena:
+        return accuracy, len(tflite), measure_arena(tflite)
+    return accuracy, len(tflite)
+
+
+def mean_std(values) -> str:
+    values = list(values)
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
+
+
+def describe(model) -> str:
+    profile = profile_model(model)
+    return f"{model.name}: {profile.params:,} params, {profile.macs:,} MACs"
+
+
+def header(title: str, config: RunConfig, data: SplitData, seeds: int) -> str:
+    return (
+        f"# {title}\n\n{data.name} ({data.source}): {len(data.x_train)} train / {len(data.x_test)} test; "
+        f"student {config.student.model} ×{config.student.width}, {config.student.epochs} epochs, "
+        f"batch {config.student.batch_size}, {seeds} seed(s); int8 accuracy in the TFLM host interpreter.\n"
+    )
+
+
+__all__ = [
+    "bench_arguments",
+    "bench_config",
+    "describe",
+    "float_accuracy",
+    "header",
+    "int8_tflm_accuracy",
+    "load_bench_data_and_teacher",
+    "mean_std",
+    "np",
+    "time",
+    "train_student",
+]

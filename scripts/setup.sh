@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install everything tinykd needs on a Debian/Ubuntu machine: the Debian packages (data and
+# the Cortex-M toolchain for the emulated board) and the Python package with its pinned stack.
+# Safe to run again. Without root (or sudo) the Debian packages are skipped with a note.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(dataset-fashion-mnist)
+
+if command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != "0" ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
+  fi
+  if [ "$SUDO" = "none" ]; then
+    echo "note: not root and no sudo: skipping Debian packages ${APT_PACKAGES[*]}" >&2
+  else
+    missing=()
+    for package in "${APT_PACKAGES[@]}"; do
+      dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+  fi
+else
+  echo "note: no apt-get: install Fashion-MNIST yourself (see README) or use --dataset digits" >&2
+fi
+
+python3 -m pip install -q -e ".[dev]"

@@ -1,0 +1,187 @@
+"""The ``tinykd`` command line: one subcommand per pipeline stage, plus ``demo``.
+
+Every command reports a user-fixable problem as one ``error:`` line (exit status 2), never
+a traceback; ``TINYKD_DEBUG=1`` shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from tinykd import __version__
+from tinykd.errors import TinyKDError
+
+# Commands contributed by other stages: modules with ``add_parsers(subparsers)``.
+COMMAND_MODULES: list[str] = []
+
+QUICK_OVERRIDES = [
+    "data.train_limit=6000",
+    "data.test_limit=2000",
+    "teacher.epochs=4",
+    "student.epochs=6",
+]
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="run configuration (TOML)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. student.epochs=3",
+    )
+    parser.add_argument(
+        "--dataset", help="fashion_mnist, digits, npz or image_folder (overrides data.dataset)"
+    )
+    parser.add_argument("--out", help="run directory (overrides output.dir)")
+    parser.add_argument("--seed", type=int, help="random seed (overrides seed)")
+
+
+def _overrides(args) -> list[str]:
+    overrides = list(args.set)
+    if args.dataset:
+        overrides.append(f"data.dataset={args.dataset!r}".replace("'", '"'))
+    if args.out:
+        overrides.append(f'output.dir="{args.out}"')
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    return overrides
+
+
+def demo_config_path() -> Path:
+    return Path(str(resources.files("tinykd") / "configs" / "demo.toml"))
+
+
+def _fashion_mnist_available() -> bool:
+    from tinykd.data.sources import FASHION_MNIST_FILES, _fashion_mnist_dirs
+
+    return any(
+        all((d / f).exists() for f in FASHION_MNIST_FILES.values()) for d in _fashion_mnist_dirs()
+    )
+
+
+def command_run(args, *, demo: bool = False) -> int:
+    from tinykd.config import load_config
+    from tinykd.pipeline import results_table, run_distillation, write_run
+    from tinykd.progress import Progress
+
+    overrides = (QUICK_OVERRIDES if getattr(args, "quick", False) else []) + _overrides(args)
+    notes = []
+    if demo and not args.dataset and not _fashion_mnist_available():
+        overrides.append('data.dataset="digits"')
+        notes.append(
+            "Fashion-MNIST is not installed (sudo apt-get install dataset-fashion-mnist); "
+            "this demo ran on scikit-learn's digits instead."
+        )
+        print(f"note: {notes[-1]}", flush=True)
+    config_path = args.config or (demo_config_path() if demo else None)
+    config = load_config(config_path, overrides)
+    progress = Progress()
+    teacher_limit = 2000 if demo else None
+    data, rows, run_notes = run_distillation(config, progress, teacher_int8_limit=teacher_limit)
+    out_dir = write_run(Path(config.output.dir), config, data, rows, notes + run_notes)
+    print()
+    print(results_table(rows))
+    for note in notes + run_notes:
+        print(f"note: {note}")
+    print(f"\nWrote {out_dir}/ (report.md, report.json, *.tflite, *_c/ C sources)")
+    return 0
+
+
+def command_export(args) -> int:
+    from tinykd.export import describe_tflite, render_model_files
+    from tinykd.io import write_text_atomic
+    from tinykd.measure import measure_arena
+    from tinykd.measure.arena import arena_with_margin
+
+    path = Path(args.tflite)
+    if not path.exists():
+        raise TinyKDError(f"{path} does not exist.")
+    tflite = path.read_bytes()
+    info = describe_tflite(tflite)
+    labels = (
+        args.labels.split(",") if args.labels else [str(i) for i in range(info.output.shape[-1])]
+    )
+    arena = arena_with_margin(measure_arena(tflite), args.arena_margin)
+    files = render_model_files(tflite, model_name=path.stem, class_labels=labels, arena_size=arena)
+    for name, text in files.items():
+        write_text_atomic(Path(args.out) / name, text)
+    print(
+        f"Wrote {', '.join(files)} to {args.out} (arena {arena} bytes, operators {', '.join(info.operators)})"
+    )
+    return 0
+
+
+def command_list(args) -> int:
+    if args.what == "models":
+        from tinykd.models import MODELS
+
+        print("\n".join(MODELS.names()))
+    else:
+        from tinykd.distill import LOSSES
+
+        print("\n".join(LOSSES.names()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinykd", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"tinykd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo", help="teacher → scratch and distilled students → int8 → TFLM, on Fashion-MNIST"
+    )
+    _add_config_arguments(demo)
+    demo.add_argument(
+        "--quick", action="store_true", help="small subset and few epochs (about 2 minutes)"
+    )
+    demo.set_defaults(handler=lambda args: command_run(args, demo=True))
+
+    run = sub.add_parser("run", help="the same pipeline from a run configuration file")
+    _add_config_arguments(run)
+    run.set_defaults(handler=command_run)
+
+    export = sub.add_parser(
+        "export", help=".tflite → C arrays, op resolver and model settings for TFLM"
+    )
+    export.add_argument("tflite")
+    export.add_argument("--out", required=True, help="folder for the generated files")
+    export.add_argument("--labels", help="comma-separated class labels")
+    export.add_argument(
+        "--arena-margin", type=int, default=0, help="bytes added to the measured arena"
+    )
+    export.set_defaults(handler=command_export)
+
+    listing = sub.add_parser("list", help="registered models or distillation losses")
+    listing.add_argument("what", choices=["models", "losses"])
+    listing.set_defaults(handler=command_list)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except TinyKDError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if os.environ.get("TINYKD_DEBUG"):
+            raise
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Run configuration: one TOML file (data, teacher, student, distillation, quantization, output).
+
+Every section is a dataclass; its fields are the allowed keys with their types and
+defaults. Loading checks the whole file at once and reports *every* unknown key and wrong
+type with its key path and what was expected. Command-line ``--set a.b=value`` overrides
+are applied to the file's contents before validation, so they are checked the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinykd.errors import TinyKDError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "fashion_mnist"  # fashion_mnist | digits | npz | image_folder
+    path: str = ""  # .npz file or image folder for the user's own data
+    class_names: list[str] = field(default_factory=list)
+    image_size: list[int] = field(default_factory=list)  # [height, width] for image_folder
+    color_mode: str = "grayscale"
+    validation_fraction: float = 0.1
+    train_limit: int = 0  # 0 = all training samples
+    test_limit: int = 0  # 0 = the whole test set
+    augment: bool = False
+    flip: bool = False
+    allow_download: bool = True
+
+
+@dataclass
+class TeacherConfig:
+    model: str = "teacher_cnn"
+    width: float = 1.0
+    path: str = ""  # a saved Keras model (.keras/.h5) or SavedModel folder; trained if empty
+    epochs: int = 8
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    cache: bool = True  # reuse a teacher trained earlier with the same settings
+
+
+@dataclass
+class StudentConfig:
+    model: str = "plain_cnn"
+    width: float = 1.0
+    epochs: int = 12
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+
+
+@dataclass
+class DistillationConfig:
+    hard_label_weight: float = 1.0
+    cache_teacher: bool = True  # compute teacher outputs once (only without augmentation)
+    losses: list[dict] = field(
+        default_factory=lambda: [{"name": "kd", "weight": 1.0, "temperature": 4.0}]
+    )
+
+
+@dataclass
+class QuantizationConfig:
+    calibration_samples: int = 200
+
+
+@dataclass
+class ExportConfig:
+    arena_margin: int = 0  # bytes added to TFLM's measured minimum arena (rounded to 16)
+
+
+@dataclass
+class OutputConfig:
+    dir: str = "runs/latest"
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _type_name(expected) -> str:
+    origin = typing.get_origin(expected)
+    if origin is list:
+        (item,) = typing.get_args(expected)
+        return f"a list of {_type_name(item)}"
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "a string",
+        dict: "a table",
+    }.get(expected, getattr(expected, "__name__", str(expected)))
+
+
+def _matches(value, expected) -> bool:
+    origin = typing.get_origin(expected)
+    if origin is list:
+        (item,) = typing.get_args(expected)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _build_section(cls, table: dict, path: str, problems: list[str]):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in table.items():
+        where = f"{path}{key}"
+        if key not in hints:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean '{path}{close[0]}'?)" if close else ""
+            problems.append(f"{where}: unknown key{hint}; allowed: {', '.join(names)}")
+            continue
+        expected = hints[key]
+        if dataclasses.is_dataclass(expected):
+            if not isinstance(value, dict):
+                problems.append(f"{where}: expected a table [{where}], got {type(value).__name__}")
+                continue
+            values[key] = _build_section(expected, value, f"{where}.", problems)
+        elif not _matches(value, expected):
+            problems.append(f"{where}: expected {_type_name(expected)}, got {value!r}")
+        else:
+            values[key] = float(value) if expected is float else value
+    return cls(**values)
+
+
+def _loss_parameters(loss_class) -> set[str]:
+    parameters = set()
+    for klass in loss_class.__mro__:
+        if klass.__module__.startswith("tf_keras"):
+            break
+        if "__init__" in vars(klass):
+            parameters |= {
+                p.name
+                for p in inspect.signature(klass.__init__).parameters.values()
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"
+            }
+    return parameters
+
+
+def _check_losses(losses: list[dict], problems: list[str]) -> None:
+    from tinykd.distill.losses import LOSSES
+
+    for index, entry in enumerate(losses):
+        where = f"distillation.losses[{index}]"
+        name = entry.get("name")
+        if not isinstance(name, str):
+            problems.append(
+                f"{where}.name: expected the loss name (one of {', '.join(LOSSES.names())})"
+            )
+            continue
+        if name not in LOSSES:
+            close = difflib.get_close_matches(name, LOSSES.names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(
+                f"{where}.name: unknown loss {name!r}{hint}; known: {', '.join(LOSSES.names())}"
+            )
+            continue
+        allowed = _loss_parameters(LOSSES.get(name)) | {"name"}
+        for key in entry:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(
+                    f"{where}.{key}: not a parameter of {name!r}{hint}; allowed: {', '.join(sorted(allowed))}"
+                )
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=value`` → (["a", "b"], value); the value is read as TOML, else as a string."""
+    if "=" not in text:
+        raise TinyKDError(f"--set {text!r}: expected KEY=VALUE, e.g. --set student.epochs=3")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(table: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = table
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise TinyKDError(f"--set {text!r}: {key!r} is not a section.")
+        node[keys[-1]] = value
+    return table
+
+
+def config_from_dict(table: dict) -> RunConfig:
+    problems: list[str] = []
+    config = _build_section(RunConfig, table, "", problems)
+    _check_losses(config.distillation.losses, problems)
+    if problems:
+        raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read a TOML run file (or only the defaults), apply ``--set`` overrides, validate."""
+    table: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise TinyKDError(f"Config file {path} does not exist.")
+        try:
+            table = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise TinyKDError(f"{path} is not valid TOML: {exc}") from None
+    return config_from_dict(apply_overrides(table, list(overrides)))
+
+
+def to_toml(config: RunConfig) -> str:
+    """The full effective configuration as TOML (written into every run directory)."""
+    lines: list[str] = []
+
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return repr(v)
+
+    data = config.to_dict()
+    for key, v in data.items():
+        if not isinstance(v, dict):
+            lines.append(f"{key} = {value(v)}")
+    for section, table in data.items():
+        if isinstance(table, dict):
+            lines.append(f"\n[{section}]")
+            lines.extend(f"{k} = {value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"

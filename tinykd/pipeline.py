@@ -1,0 +1,353 @@
+"""The main job: data → teacher → students (scratch and distilled) → int8 → TFLM → report.
+
+Each stage is a small function so that ``train-and-flash``, the benchmarks and the demo
+compose the same pieces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinykd import __version__
+from tinykd.compress import convert_int8
+from tinykd.config import RunConfig, to_toml
+from tinykd.data import load_dataset, split_validation, take_subset
+from tinykd.errors import TinyKDError
+from tinykd.export import render_model_files
+from tinykd.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tinykd.measure import TflmModel, measure_arena
+from tinykd.measure.arena import arena_with_margin
+from tinykd.models import build_model, profile_model
+from tinykd.progress import Progress
+from tinykd.training import SplitData, float_accuracy, train
+
+
+@dataclass
+class ModelReport:
+    """One row of the results table; ``tflite`` is kept for export but not serialized."""
+
+    role: str
+    architecture: str
+    params: int
+    macs: int
+    float_accuracy: float
+    int8_accuracy: float
+    tflite_bytes: int
+    arena_bytes: int
+    train_seconds: float
+    seconds_per_epoch: float
+    int8_samples: int
+    tflite: bytes = field(default=b"", repr=False)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "tflite"}
+
+
+def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
+    options: dict = {}
+    data = config.data
+    if data.dataset == "fashion_mnist":
+        options["allow_download"] = data.allow_download
+    elif data.dataset in ("npz", "image_folder"):
+        if not data.path:
+            raise TinyKDError(
+                f"data.dataset = {data.dataset!r} needs data.path (the file or folder)."
+            )
+        options["path"] = data.path
+        if data.dataset == "npz" and data.class_names:
+            options["class_names"] = data.class_names
+        if data.dataset == "image_folder":
+            options["color_mode"] = data.color_mode
+            if data.image_size:
+                options["image_size"] = data.image_size
+    dataset = load_dataset(data.dataset, **options)
+    x_train, y_train, x_val, y_val = split_validation(
+        dataset.x_train, dataset.y_train, data.validation_fraction, config.seed
+    )
+    x_train, y_train = take_subset(x_train, y_train, data.train_limit or None, config.seed)
+    x_test, y_test = take_subset(
+        dataset.x_test, dataset.y_test, data.test_limit or None, config.seed
+    )
+    progress.say(
+        f"    {dataset.name} from {dataset.source}: {len(x_train)} train, {len(x_val)} validation, "
+        f"{len(x_test)} test, input {x_train.shape[1:]}, {dataset.num_classes} classes"
+    )
+    return SplitData(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        x_test,
+        y_test,
+        dataset.class_names,
+        dataset.name,
+        dataset.source,
+    )
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("TINYKD_CACHE_DIR", Path.home() / ".cache" / "tinykd"))
+
+
+def teacher_cache_key(config: RunConfig, data: SplitData) -> str:
+    """Everything that determines the trained teacher, hashed."""
+    identity = {
+        "version": __version__,
+        "seed": config.seed,
+        "teacher": {k: v for k, v in config.teacher.__dict__.items() if k not in ("cache", "path")},
+        "data": [data.name, data.source, len(data.x_train), len(data.x_val), config.data.augment],
+        "checksum": hashlib.sha256(
+            data.x_train[:256].tobytes() + data.y_train.tobytes()
+        ).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_teacher(path: str, data: SplitData):
+    from tinykd._keras import keras
+
+    if not Path(path).exists():
+        raise TinyKDError(f"Teacher model {path} does not exist.")
+    try:
+        teacher = keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise TinyKDError(
+            f"Cannot load the teacher from {path}: {str(exc).splitlines()[0]}"
+        ) from None
+    expected = tuple(data.input_shape)
+    actual = tuple(teacher.inputs[0].shape[1:])
+    if actual != expected:
+        raise TinyKDError(
+            f"Teacher {path} takes inputs of shape {actual}; the data has {expected}."
+        )
+    if teacher.outputs[0].shape[-1] != data.num_classes:
+        raise TinyKDError(
+            f"Teacher {path} predicts {teacher.outputs[0].shape[-1]} classes; the data has {data.num_classes}."
+        )
+    return teacher
+
+
+def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
+    """Load the configured teacher, reuse a cached one, or train it (and cache it)."""
+    from tinykd._keras import keras
+
+    if config.teacher.path:
+        progress.say(f"    loading teacher from {config.teacher.path}")
+        return load_teacher(config.teacher.path, data), 0.0
+    cache_file = (
+        _cache_dir()
+        / "teachers"
+        / f"{config.teacher.model}-{teacher_cache_key(config, data)}.keras"
+    )
+    if config.teacher.cache and cache_file.exists():
+        progress.say(f"    reusing the teacher trained earlier ({cache_file})")
+        return keras.models.load_model(cache_file, compile=False), 0.0
+    teacher = build_model(
+        config.teacher.model,
+        data.input_shape,
+        data.num_classes,
+        config.teacher.width,
+        seed=config.seed,
+    )
+    result = train(
+        teacher,
+        data,
+        epochs=config.teacher.epochs,
+        batch_size=config.teacher.batch_size,
+        learning_rate=config.teacher.learning_rate,
+        seed=config.seed,
+        augment=config.data.augment,
+        flip=config.data.flip,
+        callbacks=[progress.epoch_callback("teacher")],
+    )
+    if config.teacher.cache:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache_file.with_suffix(".tmp.keras")
+        teacher.save(temporary)
+        os.replace(temporary, cache_file)
+    return teacher, result.seconds
+
+
+def train_student(
+    config: RunConfig, data: SplitData, progress: Progress, teacher=None, label="student"
+):
+    """A fresh student of the configured architecture: from scratch, or distilled from ``teacher``."""
+    student = build_model(
+        config.student.model,
+        data.input_shape,
+        data.num_classes,
+        config.student.width,
+        seed=config.seed,
+    )
+    return train(
+        student,
+        data,
+        epochs=config.student.epochs,
+        batch_size=config.student.batch_size,
+        learning_rate=config.student.learning_rate,
+        seed=config.seed,
+        teacher=teacher,
+        loss_configs=config.distillation.losses if teacher is not None else [],
+        hard_label_weight=config.distillation.hard_label_weight,
+        cache_teacher=config.distillation.cache_teacher,
+        augment=config.data.augment,
+        flip=config.data.flip,
+        callbacks=[progress.epoch_callback(label)],
+    )
+
+
+def measure_int8(
+    role: str,
+    model,
+    data: SplitData,
+    config: RunConfig,
+    progress: Progress,
+    train_seconds=0.0,
+    seconds_per_epoch=0.0,
+    int8_limit: int | None = None,
+) -> ModelReport:
+    """Quantize to int8, run the test set in TFLM, measure the arena."""
+    profile = profile_model(model)
+    tflite = convert_int8(
+        model,
+        calibration_images=data.x_train,
+        num_calibration_samples=config.quantization.calibration_samples,
+        seed=config.seed,
+    )
+    tflm = TflmModel(tflite)
+    x_test, y_test = data.x_test, data.y_test
+    if int8_limit is not None and int8_limit < len(y_test):
+        x_test, y_test = x_test[:int8_limit], y_test[:int8_limit]
+    int8 = tflm.accuracy(x_test, y_test, progress.counter(f"{role} int8 in TFLM", every=2500))
+    return ModelReport(
+        role=role,
+        architecture=model.name,
+        params=profile.params,
+        macs=profile.macs,
+        float_accuracy=float_accuracy(model, data.x_test, data.y_test),
+        int8_accuracy=int8,
+        tflite_bytes=len(tflite),
+        arena_bytes=measure_arena(tflite),
+        train_seconds=train_seconds,
+        seconds_per_epoch=seconds_per_epoch,
+        int8_samples=len(y_test),
+        tflite=tflite,
+    )
+
+
+def results_table(rows: list[ModelReport]) -> str:
+    """A Markdown table of the run (the same text the terminal shows)."""
+    header = "| model | role | params | MACs | float acc | int8 acc (TFLM) | .tflite bytes | arena bytes | train s |"
+    lines = [header, "|" + "---|" * 9]
+    for row in rows:
+        lines.append(
+            f"| {row.architecture} | {row.role} | {row.params:,} | {row.macs:,} | {row.float_accuracy:.2%} | "
+            f"{row.int8_accuracy:.2%} | {row.tflite_bytes:,} | {row.arena_bytes:,} | {row.train_seconds:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_run(
+    out_dir: Path, config: RunConfig, data: SplitData, rows: list[ModelReport], notes: list[str]
+) -> Path:
+    """The run directory: report.json/.md, config, every .tflite, and the C sources of each student."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        write_bytes_atomic(out_dir / f"{row.role}.tflite", row.tflite)
+        if row.role != "teacher":
+            arena = arena_with_margin(row.arena_bytes, config.export.arena_margin)
+            files = render_model_files(
+                row.tflite,
+                model_name=f"{row.architecture}-{row.role}",
+                class_labels=data.class_names,
+                arena_size=arena,
+            )
+            for name, text in files.items():
+                write_text_atomic(out_dir / f"{row.role}_c" / name, text)
+    report = {
+        "tinykd_version": __version__,
+        "dataset": {
+            "name": data.name,
+            "source": data.source,
+            "train": len(data.x_train),
+            "validation": len(data.x_val),
+            "test": len(data.x_test),
+        },
+        "int8_runtime": "TFLM host interpreter (tflite-micro Python package)",
+        "models": [row.to_dict() for row in rows],
+        "notes": notes,
+    }
+    write_json_atomic(out_dir / "report.json", report)
+    markdown = (
+        "# tinykd run\n\n"
+        + f"Dataset: {data.name} ({data.source}), {len(data.x_test)} test samples. int8 accuracy measured in the TFLM host interpreter.\n\n"
+        + results_table(rows)
+        + "\n"
+    )
+    if notes:
+        markdown += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    write_text_atomic(out_dir / "report.md", markdown)
+    write_text_atomic(out_dir / "config.toml", to_toml(config))
+    return out_dir
+
+
+def run_distillation(
+    config: RunConfig, progress: Progress, teacher_int8_limit: int | None = None
+) -> tuple[SplitData, list[ModelReport], list[str]]:
+    """Teacher, scratch student and distilled student with the same seed and budget, all in int8."""
+    notes: list[str] = []
+    progress.step("Loading data")
+    data = prepare_data(config, progress)
+    progress.step(f"Teacher ({config.teacher.model})")
+    teacher, teacher_seconds = obtain_teacher(config, data, progress)
+    progress.step(f"Student from scratch ({config.student.model}, {config.student.epochs} epochs)")
+    scratch = train_student(config, data, progress, label="scratch")
+    progress.step(
+        f"Distilled student ({', '.join(loss['name'] for loss in config.distillation.losses)})"
+    )
+    distilled = train_student(config, data, progress, teacher=teacher, label="distilled")
+    progress.step("int8 quantization, TFLM evaluation and arena measurement")
+    rows = [
+        measure_int8(
+            "teacher",
+            teacher,
+            data,
+            config,
+            progress,
+            teacher_seconds,
+            teacher_seconds / max(1, config.teacher.epochs),
+            teacher_int8_limit,
+        ),
+        measure_int8(
+            "scratch",
+            scratch.model,
+            data,
+            config,
+            progress,
+            scratch.seconds,
+            scratch.seconds_per_epoch,
+        ),
+        measure_int8(
+            "distilled",
+            distilled.model,
+            data,
+            config,
+            progress,
+            distilled.seconds,
+            distilled.seconds_per_epoch,
+        ),
+    ]
+    if rows[0].int8_samples < len(data.y_test):
+        notes.append(
+            f"Teacher int8 accuracy measured on the first {rows[0].int8_samples} test samples (TFLM reference kernels are slow for its {rows[0].macs:,} MACs)."
+        )
+    if rows[0].float_accuracy < max(rows[1].float_accuracy, 0.0) + 0.01:
+        notes.append(
+            "The teacher is barely better than the scratch student: distillation cannot help much (train the teacher longer)."
+        )
+    return data, rows, notes

@@ -1,0 +1,65 @@
+"""Visible progress for long stages: numbered stage lines, per-epoch lines, sample counters."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tinykd._keras import keras
+
+
+class Progress:
+    """Prints ``[stage k] message (elapsed)`` lines; quiet mode prints nothing."""
+
+    def __init__(self, stream=None, quiet: bool = False):
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.stage = 0
+
+    def elapsed(self) -> str:
+        return f"{time.monotonic() - self.started:6.1f}s"
+
+    def step(self, message: str) -> None:
+        self.stage += 1
+        self.say(f"[{self.stage}] {message}")
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(f"{self.elapsed()}  {message}", file=self.stream, flush=True)
+
+    def counter(self, label: str, every: int = 1000):
+        """A callback ``(done, total)`` that reports every ``every`` samples and at the end."""
+
+        def report(done: int, total: int) -> None:
+            if done == total or done % every == 0:
+                self.say(f"    {label}: {done}/{total}")
+
+        return report
+
+    def epoch_callback(self, label: str) -> keras.callbacks.Callback:
+        return _EpochLines(self, label)
+
+
+class _EpochLines(keras.callbacks.Callback):
+    """One compact line per epoch instead of Keras' progress bars."""
+
+    def __init__(self, progress: Progress, label: str):
+        super().__init__()
+        self.progress = progress
+        self.label = label
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown = " ".join(
+            f"{key} {value:.4f}"
+            for key, value in logs.items()
+            if key in ("loss", "accuracy", "val_accuracy")
+        )
+        seconds = time.monotonic() - self.epoch_started
+        self.progress.say(
+            f"    {self.label} epoch {epoch + 1}/{self.params['epochs']}  {shown}  ({seconds:.1f}s)"
+        )

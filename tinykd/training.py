@@ -1,0 +1,111 @@
+"""Training recipes shared by the pipeline and the benchmarks: one code path for all models.
+
+A teacher, a scratch student and a distilled student are all trained by a
+:class:`~tinykd.distill.Distiller` (with no losses it is plain supervised training), with
+the same optimizer, schedule, batch size and seed, so comparisons are fair.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinykd._keras import keras
+from tinykd.data.pipeline import make_tf_dataset
+from tinykd.distill import Distiller, build_loss
+
+
+@dataclass
+class SplitData:
+    """The arrays one run trains, validates and tests on."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    name: str
+    source: str
+
+    @property
+    def input_shape(self):
+        return self.x_train.shape[1:]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    seconds: float
+    epochs: int
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.seconds / max(1, self.epochs)
+
+
+def make_optimizer(learning_rate: float, total_steps: int):
+    """Adam with cosine decay to zero over the whole budget (helps tiny models converge)."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(1, total_steps)
+    )
+    return keras.optimizers.Adam(schedule)
+
+
+def train(
+    model: keras.Model,
+    data: SplitData,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    teacher: keras.Model | None = None,
+    loss_configs: list[dict] = (),
+    hard_label_weight: float = 1.0,
+    cache_teacher: bool = True,
+    augment: bool = False,
+    flip: bool = False,
+    callbacks: list = (),
+) -> TrainResult:
+    """Train ``model`` in place (distilled from ``teacher`` when losses are given)."""
+    keras.utils.set_random_seed(seed)
+    losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
+    distiller = Distiller(
+        model, teacher, losses, hard_label_weight=hard_label_weight if losses else 1.0
+    )
+    steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
+    distiller.compile(optimizer=make_optimizer(learning_rate, steps))
+    started = time.monotonic()
+    use_cache = cache_teacher and not augment
+    targets = distiller.make_targets(data.x_train, data.y_train, cache_teacher=use_cache)
+    train_set = make_tf_dataset(
+        data.x_train,
+        targets,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        augment=augment,
+        flip=flip,
+    )
+    validation = None
+    if len(data.x_val):
+        validation = make_tf_dataset(
+            data.x_val, data.y_val, batch_size=512, shuffle=False, seed=seed
+        )
+    distiller.fit(
+        train_set, epochs=epochs, validation_data=validation, verbose=0, callbacks=list(callbacks)
+    )
+    return TrainResult(model=model, seconds=time.monotonic() - started, epochs=epochs)
+
+
+def float_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    logits = model.predict(x, batch_size=512, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=1) == y))
