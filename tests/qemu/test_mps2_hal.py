@@ -11,6 +11,7 @@ import pytest
 from tinykd.errors import TinyKDError
 from tinykd.firmware.qemu import QemuBoard
 
+BOOT_TIMEOUT_S = 30  # generous: QEMU starts slowly on a loaded machine
 TICK = 40  # instructions per Timer0 tick: 1e9 instructions/s (icount shift=0) / 25 MHz
 
 
@@ -22,8 +23,9 @@ def ask(port, command: str) -> str:
 @pytest.fixture()
 def probe(hal_probe_elf):
     with QemuBoard(hal_probe_elf) as board:
-        port = board.open_serial(timeout_s=5)
+        port = board.open_serial(timeout_s=BOOT_TIMEOUT_S)
         assert port.readline() == b"probe ready\n"
+        port.timeout = 5
         yield port
 
 

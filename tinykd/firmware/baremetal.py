@@ -1,70 +1,50 @@
-"""Build firmware images for bare-metal boards (no Arduino core, no RTOS), such as mps2_an386.
+"""Build firmware images for boards that run bare metal in QEMU (``[qemu]`` in the profile).
 
-A bare-metal board is data (``boards/<name>.toml``: CPU flags, HAL folder, linker script)
-plus its HAL folder. The HAL's C files (startup, UART, clock) go into every image; its C++
-files are the TFLM port (e.g. TFLM's clock) and go in only when TFLM is linked.
-tinykd's own C is compiled with ``-Wall -Wextra -Werror``; third-party code is not.
+An image is the board-neutral core (``firmware/core``), the board's HAL folder
+(``firmware/hal/<hal>``: startup, UART, clock, linker script), a runtime behind the
+inference seam and the generated model files. The HAL's C files go into every image; its
+C++ files are the TFLM port (e.g. TFLM's clock) and go in only when TFLM is linked.
+tinykd's own C and C++ are compiled with ``-Wall -Wextra -Werror``; TFLM is not.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinykd.boards import Board, QemuTarget
 from tinykd.errors import TinyKDError
 from tinykd.firmware.cross import CrossToolchain, SectionSizes
+from tinykd.firmware.paths import firmware_dir
+from tinykd.firmware.render import board_config_header
+from tinykd.firmware.tflm_library import TflmTree, build_tflm_library
+from tinykd.io import write_text_atomic
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BOARDS_DIR = REPO_ROOT / "boards"
 STRICT_WARNINGS = ("-Wall", "-Wextra", "-Werror")
 OPTIMIZATION = "-O2"
+MODEL_ARRAY = "g_model_data"
 
 
-@dataclass(frozen=True)
-class BareMetalBoard:
-    """The build facts of one bare-metal board profile."""
-
-    name: str
-    cpu_flags: tuple[str, ...]
-    hal_dir: Path
-    linker_script: Path
-    baud: int
-    qemu_machine: str | None = None
-
-    @classmethod
-    def from_profile(cls, profile: dict, root: Path = REPO_ROOT) -> BareMetalBoard:
-        build = profile.get("build", {})
-        if build.get("toolchain") != "arm-none-eabi":
-            raise TinyKDError(
-                f"Board {profile.get('name')!r} is not a bare-metal arm-none-eabi board."
-            )
-        return cls(
-            name=profile["name"],
-            cpu_flags=tuple(build["cpu_flags"]),
-            hal_dir=root / build["hal"],
-            linker_script=root / build["linker_script"],
-            baud=int(profile.get("baud", 115200)),
-            qemu_machine=profile.get("emulator", {}).get("qemu_machine"),
+def qemu_target(board: Board) -> QemuTarget:
+    if board.qemu is None:
+        raise TinyKDError(
+            f"Board {board.name!r} does not run in QEMU (its profile has no [qemu] table)."
         )
+    return board.qemu
 
-    @classmethod
-    def load(cls, name: str) -> BareMetalBoard:
-        path = BOARDS_DIR / f"{name}.toml"
-        if not path.is_file():
-            raise TinyKDError(f"No board profile {path}.")
-        with path.open("rb") as file:
-            return cls.from_profile(tomllib.load(file))
 
-    def toolchain(self) -> CrossToolchain:
-        return CrossToolchain(cpu_flags=self.cpu_flags)
+def hal_dir(board: Board) -> Path:
+    return firmware_dir() / "hal" / qemu_target(board).hal
 
-    def hal_sources(self, *, tflm: bool) -> list[Path]:
-        sources = sorted(self.hal_dir.glob("*.c"))
-        if tflm:
-            sources += sorted(self.hal_dir.glob("*.cc"))
-        return sources
+
+def toolchain(board: Board) -> CrossToolchain:
+    return CrossToolchain(cpu_flags=qemu_target(board).cpu_flags)
+
+
+def hal_sources(board: Board, *, tflm: bool) -> list[Path]:
+    folder = hal_dir(board)
+    return sorted(folder.glob("*.c")) + (sorted(folder.glob("*.cc")) if tflm else [])
 
 
 @dataclass(frozen=True)
@@ -75,9 +55,14 @@ class FirmwareImage:
     sizes: SectionSizes
     symbols: dict[str, int] = field(repr=False)
 
+    @property
+    def model_bytes(self) -> int:
+        """The model array's share of flash (0 when the image has no model)."""
+        return self.symbols.get(MODEL_ARRAY, 0)
+
 
 def build_image(
-    board: BareMetalBoard,
+    board: Board,
     sources: Sequence[Path],
     out_dir: Path,
     *,
@@ -87,17 +72,59 @@ def build_image(
     name: str = "firmware",
 ) -> FirmwareImage:
     """Compile ``sources`` (strict warnings) with the board's flags and link ``<name>.elf``."""
-    toolchain = board.toolchain()
-    common = [OPTIMIZATION, f"-I{board.hal_dir}", *(f"-I{path}" for path in include_dirs), *flags]
-    objects = toolchain.compile_objects(
+    tools = toolchain(board)
+    includes = [hal_dir(board), *include_dirs]
+    common = [OPTIMIZATION, *(f"-I{path}" for path in includes), *flags]
+    objects = tools.compile_objects(
         sources, out_dir / f"{name}-obj", lambda _source: common, warnings=STRICT_WARNINGS
     )
-    elf = toolchain.link(
+    elf = tools.link(
         objects,
-        linker_script=board.linker_script,
+        linker_script=hal_dir(board) / qemu_target(board).linker_script,
         output=out_dir / f"{name}.elf",
         libraries=libraries,
     )
-    return FirmwareImage(
-        elf=elf, sizes=toolchain.section_sizes(elf), symbols=toolchain.symbol_sizes(elf)
+    return FirmwareImage(elf=elf, sizes=tools.section_sizes(elf), symbols=tools.symbol_sizes(elf))
+
+
+def build_benchmark_firmware(
+    board: Board,
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    tflm: TflmTree | None,
+    runtime_sources: Sequence[Path] = (),
+    name: str = "firmware",
+) -> FirmwareImage:
+    """The benchmark firmware: core + HAL + runtime + the model files in ``model_dir``.
+
+    With ``tflm`` the runtime is TFLM (``firmware/runtime/tflm``) over the exported model
+    (``model_data.cc``, ``op_resolver.h``, ``model_settings.h``); without it,
+    ``runtime_sources`` implement ``tkd_runtime.h`` (a protocol test runtime) and only
+    ``model_settings.h`` is needed.
+    """
+    firmware = firmware_dir()
+    if not (Path(model_dir) / "model_settings.h").is_file():
+        raise TinyKDError(f"{model_dir} has no model_settings.h: export the model first.")
+    config_dir = out_dir / f"{name}-config"
+    write_text_atomic(config_dir / "tkd_config.h", board_config_header(board, "qemu"))
+    sources = [firmware / "core/tkd_core.c", *hal_sources(board, tflm=tflm is not None)]
+    flags: list[str] = []
+    libraries: list[Path] = []
+    if tflm is not None:
+        if not (Path(model_dir) / "model_data.cc").is_file():
+            raise TinyKDError(f"{model_dir} has no model_data.cc: export the model first.")
+        sources += [*sorted((firmware / "runtime/tflm").glob("*.cc")), model_dir / "model_data.cc"]
+        flags = tflm.application_flags(system_headers=True)
+        libraries = [build_tflm_library(tflm, toolchain(board))]
+    else:
+        sources += list(runtime_sources)
+    return build_image(
+        board,
+        sources,
+        out_dir,
+        include_dirs=[config_dir, Path(model_dir), firmware / "core"],
+        flags=flags,
+        libraries=libraries,
+        name=name,
     )

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from tinykd.errors import TinyKDError
 from tinykd.firmware.cross import CrossToolchain
+from tinykd.firmware.paths import cache_dir
 
 TFLM_DIR_ENV = "TFLM_DIR"
-CACHE_DIR_ENV = "TINYKD_CACHE_DIR"
 MARKER = Path("tensorflow/lite/micro/micro_interpreter.h")
 CMSIS_NN_KERNELS = Path("tensorflow/lite/micro/kernels/cmsis_nn")
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp")
@@ -109,9 +109,16 @@ class TflmTree:
             defines += ["CMSIS_NN", "ARM_NN_ENABLE_F16=0", "ARM_NN_ENABLE_F32=0"]
         return defines
 
-    def application_flags(self) -> list[str]:
-        """Flags for any code that includes TFLM headers (the runtime, the op resolver)."""
-        return [f"-I{path}" for path in self.include_dirs()] + [f"-D{d}" for d in self.defines()]
+    def application_flags(self, *, system_headers: bool = False) -> list[str]:
+        """Flags for any code that includes TFLM headers (the runtime, the op resolver).
+
+        ``system_headers``: include TFLM as system headers, so that strict warnings on the
+        application do not turn TFLM's own warnings into errors.
+        """
+        include = "-isystem" if system_headers else "-I"
+        return [f"{include}{path}" for path in self.include_dirs()] + [
+            f"-D{define}" for define in self.defines()
+        ]
 
     def library_sources(self) -> list[Path]:
         sources = []
@@ -144,14 +151,6 @@ class TflmTree:
         return digest.hexdigest()
 
 
-def cache_root() -> Path:
-    configured = os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured)
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "tinykd"
-
-
 def build_tflm_library(
     tree: TflmTree, toolchain: CrossToolchain, cache: Path | None = None
 ) -> Path:
@@ -161,7 +160,7 @@ def build_tflm_library(
         [tree.content_hash(), toolchain.fingerprint(), " ".join(tree.application_flags())]
     )
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
-    target = (cache or cache_root()) / "tflm" / f"{tree.kernels}-{key}"
+    target = (cache or cache_dir("tflm")) / f"{tree.kernels}-{key}"
     library = target / "libtflm.a"
     if library.is_file():
         return library
