@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pytest
-from fw_transcripts import FIXTURE_SETTINGS, TRANSCRIPTS, FixtureRuntime, parse, replay, split_lines
+from fw_helpers import FIXTURE_SETTINGS, TRANSCRIPTS, FixtureRuntime, parse, replay, split_lines
 
 from tinykd.firmware.host_core import HostCore, ManualClock
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ import numpy as np
 from tinykd.errors import TinyKDError
 from tinykd.firmware.paths import cache_dir, firmware_dir
 from tinykd.firmware.render import config_header
+from tinykd.firmware.tools import C_COMPILER
 
 HOST_SOURCES = ("core/tkd_core.c", "hal/host/tkd_host_lib.c")
 C_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-pedantic")
@@ -47,12 +47,7 @@ _TICKS = ctypes.CFUNCTYPE(ctypes.c_uint32)
 
 
 def c_compiler() -> str:
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        raise TinyKDError(
-            "No C compiler found for the host firmware: install gcc (apt-get install gcc)."
-        )
-    return compiler
+    return C_COMPILER.require("build the host firmware")
 
 
 def build_host_library(
