@@ -19,9 +19,9 @@ from tinykd.firmware.baremetal import build_benchmark_firmware, build_image, hal
 from tinykd.firmware.paths import firmware_dir
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "firmware"))  # fw_transcripts: the shared transcripts
+sys.path.insert(0, str(HERE.parent / "firmware"))  # fw_helpers: the shared transcripts
 
-from fw_transcripts import FIXTURE_SETTINGS  # noqa: E402
+from fw_helpers import FIXTURE_SETTINGS  # noqa: E402
 
 FORCE_ENV = "TINYKD_TEST_QEMU"
 TOOLS = ("qemu-system-arm", "arm-none-eabi-gcc", "arm-none-eabi-g++")

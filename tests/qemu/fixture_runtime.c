@@ -1,6 +1,6 @@
 /* The protocol tests' fixture runtime in C, for boards that cannot call back into Python:
  * output[k] = ((sum of input bytes + 100*k) mod 256) - 128, arena used 1234 bytes. It is the
- * formula of FixtureRuntime in tests/firmware/fw_transcripts.py, so the same transcripts
+ * formula of FixtureRuntime in tests/firmware/fw_helpers.py, so the same transcripts
  * hold on the emulated Cortex-M4. */
 #include "tkd_config.h"
 #include "tkd_runtime.h"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from fw_transcripts import TRANSCRIPTS, parse
+from fw_helpers import TRANSCRIPTS, parse
 
 from tinykd.firmware.qemu import QemuBoard
 

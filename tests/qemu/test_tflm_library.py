@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tinykd.errors import TinyKDError
-from tinykd.firmware.tflm_library import TFLM_DIR_ENV, find_tflm_tree
+from tinykd.firmware.tflm_library import HOST_TREE_ENV, TFLM_DIR_ENV, find_tflm_tree
 
 
 def make_tree(root: Path, *, cmsis_nn: bool) -> Path:
@@ -39,6 +39,7 @@ def make_tree(root: Path, *, cmsis_nn: bool) -> Path:
 
 def test_no_tree_configured_says_what_is_needed(monkeypatch):
     monkeypatch.delenv(TFLM_DIR_ENV, raising=False)
+    monkeypatch.delenv(HOST_TREE_ENV, raising=False)
     with pytest.raises(TinyKDError) as error:
         find_tflm_tree()
     message = str(error.value)

@@ -26,6 +26,7 @@ from tinykd.firmware.cross import CrossToolchain
 from tinykd.firmware.paths import cache_dir
 
 TFLM_DIR_ENV = "TFLM_DIR"
+HOST_TREE_ENV = "TINYKD_TFLM_TREE"  # what the host-compiled firmware reads; accepted too
 MARKER = Path("tensorflow/lite/micro/micro_interpreter.h")
 CMSIS_NN_KERNELS = Path("tensorflow/lite/micro/kernels/cmsis_nn")
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp")
@@ -55,8 +56,8 @@ EXCLUDED_NAMES = (
 
 
 def find_tflm_tree(configured: str | os.PathLike | None = None) -> TflmTree:
-    """The tree named by the config key, else by ``TFLM_DIR``; a readable error otherwise."""
-    value = configured or os.environ.get(TFLM_DIR_ENV)
+    """The tree named by the config key, else ``TFLM_DIR`` (or ``TINYKD_TFLM_TREE``)."""
+    value = configured or os.environ.get(TFLM_DIR_ENV) or os.environ.get(HOST_TREE_ENV)
     if not value:
         raise TinyKDError(
             "This board runs TensorFlow Lite Micro compiled from source, and no TFLM source "
