@@ -116,7 +116,8 @@ def build_benchmark_firmware(
             raise TinyKDError(f"{model_dir} has no model_data.cc: export the model first.")
         sources += [*sorted((firmware / "runtime/tflm").glob("*.cc")), model_dir / "model_data.cc"]
         flags = tflm.application_flags(system_headers=True)
-        libraries = [build_tflm_library(tflm, toolchain(board))]
+        op_resolver = (Path(model_dir) / "op_resolver.h").read_text(encoding="utf-8")
+        libraries = [build_tflm_library(tflm, toolchain(board), op_resolver=op_resolver)]
     else:
         sources += list(runtime_sources)
     return build_image(

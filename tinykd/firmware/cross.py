@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,9 +111,14 @@ class CrossToolchain:
         flags_for: Callable[[Path], Sequence[str]],
         *,
         warnings: Sequence[str] = (),
+        reuse: bool = False,
         jobs: int | None = None,
     ) -> list[Path]:
-        """Compile every source (in parallel) into ``out_dir``; one object per source."""
+        """Compile every source (in parallel) into ``out_dir``; one object per source.
+
+        ``reuse``: keep an object already in ``out_dir`` (the caller makes ``out_dir``
+        specific to the sources' contents and flags). Objects appear whole or not at all.
+        """
         out_dir.mkdir(parents=True, exist_ok=True)
         commands = []
         objects = []
@@ -120,9 +126,10 @@ class CrossToolchain:
             digest = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:10]
             obj = out_dir / f"{source.stem}-{digest}.o"
             objects.append(obj)
-            commands.append(self.compile_command(source, obj, flags_for(source), warnings))
+            if not (reuse and obj.is_file()):
+                commands.append(self.compile_command(source, obj, flags_for(source), warnings))
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-            results = list(pool.map(_run, commands))
+            results = list(pool.map(_compile, commands))
         failures = [(cmd, out) for cmd, (code, out) in zip(commands, results, strict=True) if code]
         if failures:
             command, output = failures[0]
@@ -192,6 +199,18 @@ class CrossToolchain:
             if len(parts) == 4:
                 sizes[parts[3]] = int(parts[1], 16)
         return sizes
+
+
+def _compile(command: list[str]) -> tuple[int, str]:
+    """Run a compile command writing to a temporary object, renamed into place on success."""
+    obj = Path(command[-1])
+    temporary = obj.with_name(f".{obj.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    code, output = _run([*command[:-1], str(temporary)])
+    if code == 0:
+        os.replace(temporary, obj)
+    else:
+        temporary.unlink(missing_ok=True)
+    return code, output
 
 
 def _run(command: Sequence[str]) -> tuple[int, str]:

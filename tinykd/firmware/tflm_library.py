@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +133,18 @@ class TflmTree:
             raise TinyKDError(f"{self.root} holds no TFLM sources. " + HOW_TO_GET_A_TREE)
         return sources
 
+    def model_sources(self, op_resolver: str) -> list[Path]:
+        """The framework, the kernels ``op_resolver`` registers and CMSIS-NN's functions."""
+        from tinykd.firmware.host_firmware import kernel_sources, registered_kernels
+
+        kernels_dir = self.root / "tensorflow/lite/micro/kernels"
+        needed = set(kernel_sources(registered_kernels(op_resolver, self.root), self.root))
+        return [
+            path
+            for path in self.library_sources()
+            if not path.is_relative_to(kernels_dir) or path in needed
+        ]
+
     def optimization(self, source: Path) -> str:
         """As TFLM's Makefile: kernels (TFLM's and CMSIS-NN's) at -O2, the framework at -Os."""
         relative = source.relative_to(self.root).as_posix()
@@ -153,35 +164,38 @@ class TflmTree:
 
 
 def build_tflm_library(
-    tree: TflmTree, toolchain: CrossToolchain, cache: Path | None = None
+    tree: TflmTree,
+    toolchain: CrossToolchain,
+    *,
+    op_resolver: str | None = None,
+    cache: Path | None = None,
 ) -> Path:
-    """``libtflm.a`` for ``toolchain``'s CPU, compiled once per tree contents and flags."""
+    """A TFLM static library for ``toolchain``'s CPU.
+
+    With ``op_resolver`` (the text of a generated ``op_resolver.h``) only the framework and
+    the kernels that model registers are compiled, as TFLM's kernels are most of the work;
+    without it, the whole tree. Objects are cached one by one under the tree's contents and
+    the flags, so an interrupted build resumes and another model compiles only its new
+    kernels.
+    """
     toolchain.check_cxx()
     key_text = "|".join(
         [tree.content_hash(), toolchain.fingerprint(), " ".join(tree.application_flags())]
     )
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
-    target = (cache or cache_dir("tflm")) / f"{tree.kernels}-{key}"
-    library = target / "libtflm.a"
-    if library.is_file():
-        return library
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        include_and_defines = tree.application_flags()
-        objects = toolchain.compile_objects(
-            tree.library_sources(),
-            staging / "obj",
-            lambda source: [tree.optimization(source), *include_and_defines],
-        )
-        toolchain.archive(objects, staging / "libtflm.a")
-        shutil.rmtree(staging / "obj")
-        (staging / "key.txt").write_text(key_text + "\n")
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished the same build first
-            if not library.is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    root = (cache or cache_dir("tflm")) / f"{tree.kernels}-{key}"
+    sources = tree.library_sources() if op_resolver is None else tree.model_sources(op_resolver)
+    flags = tree.application_flags()
+    objects = toolchain.compile_objects(
+        sources,
+        root / "objects",
+        lambda source: [tree.optimization(source), *flags],
+        reuse=True,
+    )
+    names = hashlib.sha256("\n".join(sorted(obj.name for obj in objects)).encode())
+    library = root / f"libtflm-{names.hexdigest()[:12]}.a"
+    if not library.is_file():
+        with tempfile.TemporaryDirectory(dir=root) as staging:
+            staged = toolchain.archive(objects, Path(staging) / library.name)
+            os.replace(staged, library)
     return library
