@@ -1,4 +1,6 @@
-"""Replay protocol transcripts (tests/firmware/transcripts/*.txt) against a firmware core.
+"""Helpers of the firmware tests: transcript replay, stand-in build tools.
+
+Replay protocol transcripts (tests/firmware/transcripts/*.txt) against a firmware core.
 
 Format, one item per line:
     # comment                      @ clock <ticks_per_second> <unit>   (before the first line)
@@ -105,3 +107,44 @@ def replay(transcript: Transcript, boot, feed, clock) -> None:
             f"{transcript.name}: step {index} sent {step.send!r}\n"
             f"expected {step.expect}\n     got {got}"
         )
+
+
+# ---- stand-in build tools and serial ports -------------------------------------------
+
+ARDUINO_OUTPUT = [
+    "Sketch uses 234,512 bytes (23%) of program storage space. Maximum is 983040 bytes.",
+    "Global variables use 61872 bytes (23%) of dynamic memory, leaving 200272 bytes for local variables. Maximum is 262144 bytes.",
+]
+PIO_OUTPUT = [
+    "RAM:   [==        ]  23.6% (used 61872 bytes from 262144 bytes)",
+    "Flash: [==        ]  23.9% (used 234512 bytes from 983040 bytes)",
+]
+IDF_OUTPUT = [
+    "tinykd_fw.bin binary size 0x3b2c0 bytes. Smallest app partition is 0x100000 bytes. 0xc4d40 bytes (77%) free."
+]
+
+FAKE_TOOL = """\
+#!{python}
+import json, os, sys
+arguments = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write(json.dumps([os.path.basename(sys.argv[0]), *arguments]) + "\\n")
+if arguments[:2] == ["core", "list"]:
+    ids = [i for i in os.environ.get("FAKE_CORES", "").split(",") if i]
+    style = os.environ.get("FAKE_JSON_STYLE", "new")
+    print(json.dumps({{"platforms": [{{"id": i}} for i in ids]}} if style == "new" else [{{"id": i}} for i in ids]))
+elif arguments[:2] == ["lib", "list"]:
+    names = [n for n in os.environ.get("FAKE_LIBS", "").split(",") if n]
+    print(json.dumps({{"installed_libraries": [{{"library": {{"name": n}}}} for n in names]}}))
+else:
+    for line in json.loads(os.environ.get("FAKE_OUTPUT", "[]")):
+        print(line, flush=True)
+    sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
+"""
+
+
+class FakePort:
+    """What serial.tools.list_ports.comports() yields, reduced to what tinykd reads."""
+
+    def __init__(self, device, vid, pid):
+        self.device, self.vid, self.pid = device, vid, pid
