@@ -10,6 +10,7 @@ import pytest
 from fw_helpers import FIXTURE_SETTINGS, TRANSCRIPTS, FixtureRuntime, parse, replay, split_lines
 
 from tinykd.firmware.host_core import HostCore, ManualClock
+from tinykd.firmware.protocol import db_commands, infer_command, split_replies
 
 TRANSCRIPT_FILES = sorted(TRANSCRIPTS.glob("*.txt"))
 
@@ -206,3 +207,18 @@ def test_large_feed_is_delivered_completely():
     commands = b"name%" * 20000  # 100 kB in, 40000 lines out
     lines = split_lines(core.feed(commands))
     assert lines == ["m-name-dut-[tinykd]", "m-ready"] * 20000
+
+
+@pytest.mark.parametrize("cmd_size", [20, 80])
+def test_db_commands_fit_the_command_buffer(cmd_size):
+    core, _, runtime = make_core(cmd_size=cmd_size)
+    core.boot()
+    data = bytes(range(100, 116))
+    commands = db_commands(data, cmd_size)
+    assert all(len(command) - 1 <= cmd_size for command in commands)  # without the '%'
+    replies = split_replies(b"".join(core.feed(command) for command in commands).decode())
+    assert replies[-1].lines == ("m-load-done",) and not any(reply.errors for reply in replies)
+    reply = split_replies(core.feed(infer_command(2, 1)).decode())[0]
+    assert runtime.inputs == [data] * 3
+    assert reply.laps_us() == [1000, 3000]  # one warmup run, then two timed runs of 1000 us
+    assert reply.results() == [0.719, 0.109, 0.5]  # sum 1720: (184, 28, 128) / 256

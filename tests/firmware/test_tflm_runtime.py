@@ -21,6 +21,7 @@ from tinykd.export import describe_tflite, model_hash, render_model_files
 from tinykd.firmware.host_core import HostCore, TflmHostRuntime
 from tinykd.firmware.protocol import bulk_command, db_commands, infer_command, split_replies
 from tinykd.firmware.render import render_project
+from tinykd.measure import measure_arena
 from tinykd.measure.tflm import TflmModel
 
 FIXTURE = Path(__file__).parent / "fixtures" / "digits_ds_cnn.tflite"
@@ -53,7 +54,7 @@ def session(inputs: list[bytes]) -> list[bytes]:
     return commands + [b"tkd-info%"]
 
 
-def check_session(output: str, tflite: bytes, expected: np.ndarray) -> None:
+def check_session(output: str, tflite: bytes, expected: np.ndarray) -> dict[str, str]:
     replies = split_replies(output)
     assert [reply.errors for reply in replies if reply.errors] == []
     outputs = [reply.int8_output() for reply in replies if "output" in reply.values()]
@@ -66,6 +67,7 @@ def check_session(output: str, tflite: bytes, expected: np.ndarray) -> None:
     info = replies[-1].values()
     assert info["hash"] == model_hash(tflite)
     assert 0 < int(info["arena-used"]) <= int(info["arena-size"]) == ARENA
+    return info
 
 
 def test_emulated_board_matches_the_interpreter(tflite, samples, tmp_path):
@@ -74,11 +76,12 @@ def test_emulated_board_matches_the_interpreter(tflite, samples, tmp_path):
         tflite, model_name="digits", class_labels=list("0123456789"), arena_size=ARENA
     )
     (tmp_path / "model_settings.h").write_text(files["model_settings.h"])
-    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(tflite, ARENA, arena_used=4032))
+    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(tflite, ARENA))
     output = core.boot()
     for command in session(inputs):
         output += core.feed(command)
-    check_session(output.decode(), tflite, expected)
+    info = check_session(output.decode(), tflite, expected)
+    assert int(info["arena-used"]) == measure_arena(tflite)  # TFLM's own allocation total
 
 
 @pytest.mark.skipif(

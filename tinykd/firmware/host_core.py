@@ -85,7 +85,7 @@ def build_host_library(
 class HostRuntime(Protocol):
     """What sits behind the firmware's inference seam on the host."""
 
-    arena_used: int
+    arena_used: int | None  # read after init(), reported by tkd-info
 
     def init(self) -> int:
         """0 when the model is ready (a tkd_runtime_init() code otherwise)."""
@@ -95,16 +95,23 @@ class HostRuntime(Protocol):
 
 
 class TflmHostRuntime:
-    """The TFLM Python interpreter behind the seam: what a board computes, on the host."""
+    """The TFLM Python interpreter behind the seam: what a board computes, on the host.
 
-    def __init__(self, tflite: bytes, arena_size: int | None = None, arena_used: int = 0):
+    ``arena_used`` is what ``tkd-info`` reports; by default TFLM's measured arena
+    allocation total for the model (``tinykd.measure.measure_arena``, a subprocess).
+    """
+
+    def __init__(self, tflite: bytes, arena_size: int | None = None, arena_used: int | None = None):
         self.tflite, self.arena_size, self.arena_used = tflite, arena_size, arena_used
         self.model = None
 
     def init(self) -> int:
+        from tinykd.measure import measure_arena
         from tinykd.measure.tflm import TflmModel
 
         self.model = TflmModel(self.tflite, self.arena_size)
+        if self.arena_used is None:
+            self.arena_used = measure_arena(self.tflite)
         return 0
 
     def invoke(self, input_bytes: bytes) -> Sequence[int]:
@@ -166,14 +173,16 @@ class HostCore:
             self._callbacks[2] if clock else ctypes.cast(None, _TICKS),
             ctypes.c_uint32(clock.ticks_per_second if clock else 0),
             (clock.unit if clock else "us").encode(),
-            ctypes.c_size_t(int(getattr(runtime, "arena_used", 0))),
+            ctypes.c_size_t(0),
         )
         self._buffer = ctypes.create_string_buffer(1 << 16)
 
     # ---- callbacks from C: never let an exception cross into C ----
     def _init(self) -> int:
         try:
-            return int(self.runtime.init())
+            status = int(self.runtime.init())
+            self._lib.tkd_host_set_arena_used(ctypes.c_size_t(int(self.runtime.arena_used or 0)))
+            return status
         except BaseException as error:  # noqa: BLE001 - re-raised after the C call returns
             self._error = error
             return 99

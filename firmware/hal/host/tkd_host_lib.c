@@ -74,6 +74,9 @@ size_t tkd_host_take_output(char *buffer, size_t capacity) {
   return count;
 }
 
+/* What tkd_runtime_arena_used() reports (set after the runtime's init, as on a board). */
+void tkd_host_set_arena_used(size_t arena_used) { s_arena_used = arena_used; }
+
 /* 1 if output was lost because Python did not take it in time. */
 int tkd_host_output_overflowed(void) { return s_tx_overflow; }
 

@@ -1,0 +1,159 @@
+"""The harness's pieces against values computed by hand or by an independent tool."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tinykd.boards import load_board
+from tinykd.measure.harness.client import ProtocolError, _parse_raw_output, _parse_scores
+from tinykd.measure.harness.discovery import attached_boards
+from tinykd.measure.harness.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    latency_summary,
+)
+from tinykd.measure.harness.progress_bar import ProgressBar
+from tinykd.measure.harness.report import render_html, render_markdown
+from tinykd.measure.latency_model import operator_work
+from tinykd.measure.memory import elf_sizes, fit_on_board
+from tinykd.models.profile import count_macs
+
+
+def test_operator_work_matches_the_keras_mac_count(tiny_int8_model):
+    """MACs read from the .tflite's tensor shapes equal those counted on the Keras layers."""
+    model, tflite = tiny_int8_model
+    work = operator_work(tflite)
+    macs = sum(work.get(op, 0) for op in ("conv_2d", "depthwise_conv_2d", "fully_connected"))
+    assert macs == count_macs(model) > 0
+    assert work.get("reshape", 0) == 0
+
+
+def test_latency_estimate_by_hand():
+    board = load_board("nucleo_l4r5zi")  # conv_2d 7, fully_connected 6, default 9 cycles
+    work = {"conv_2d": 1000, "fully_connected": 100, "max_pool_2d": 10}
+    assert board.estimate_cycles(work) == 1000 * 7 + 100 * 6 + 10 * 9
+
+
+def test_elf_sizes_agree_with_binutils_size(tmp_path):
+    if not (shutil.which("gcc") and shutil.which("size")):
+        pytest.skip("needs gcc and binutils' size")
+    source = tmp_path / "sizes.c"
+    source.write_text(
+        'int initialised[100] = {1};\nchar zeroed[5000];\nconst char text[] = "abc";\n'
+        "int main(void) { return initialised[0] + zeroed[1] + text[0]; }\n"
+    )
+    binary = tmp_path / "sizes"
+    subprocess.run(["gcc", "-O0", str(source), "-o", str(binary)], check=True)
+    berkeley = subprocess.run(["size", "-B", str(binary)], capture_output=True, text=True).stdout
+    text, data, bss = (int(value) for value in berkeley.splitlines()[1].split()[:3])
+    sizes = elf_sizes(binary)
+    assert (sizes.text, sizes.data, sizes.bss) == (text, data, bss)
+    assert sizes.static_ram_bytes == data + bss >= 5400
+
+
+def test_fit_by_hand():
+    board = load_board("nano33ble")  # 262,144 SRAM (65,536 reserved), 1,048,576 flash (327,680)
+    fits = fit_on_board(board, tflite_bytes=100_000, arena_bytes=50_000)
+    assert fits.fits and (fits.sram_needed, fits.flash_needed) == (115_536, 427_680)
+    too_big = fit_on_board(board, tflite_bytes=800_000, arena_bytes=300_000)
+    assert not too_big.fits
+    assert too_big.summary == (
+        "does not fit nano33ble: needs 365,536 bytes SRAM (has 262,144) "
+        "and 1,127,680 bytes flash (has 1,048,576)"
+    )
+
+
+def test_latency_percentiles_by_hand():
+    summary = latency_summary([i / 1000 for i in range(1, 101)])  # 1..100 ms
+    assert summary["median_ms"] == pytest.approx(50.5)
+    assert summary["p90_ms"] == pytest.approx(90.1)  # linear interpolation: 90 + 0.1
+    assert summary["p99_ms"] == pytest.approx(99.01)
+    assert latency_summary([]) == {"samples": 0}
+
+
+def test_classification_metrics_by_hand():
+    device = np.array([[9, 0], [0, 9], [9, 0], [0, 5]], dtype=np.int8)
+    host = np.array([[9, 0], [0, 9], [0, 9], [0, 4]], dtype=np.int8)
+    labels = np.array([0, 1, 1, 1])
+    answered = np.array([True, True, True, False])
+    metrics = classification_metrics(device, answered, labels, host)
+    assert metrics["answered"] == 3
+    assert metrics["accuracy"] == pytest.approx(2 / 3)
+    assert metrics["accuracy_counting_failed_as_wrong"] == pytest.approx(2 / 4)
+    assert metrics["host_accuracy_same_samples"] == 1.0
+    assert metrics["agreement_exact"] == metrics["agreement_class"] == pytest.approx(2 / 3)
+    assert metrics["max_abs_output_difference"] == 9
+    assert confusion_matrix(np.array([0, 1, 0]), np.array([0, 1, 1]), 2).tolist() == [
+        [1, 0],
+        [1, 1],
+    ]
+
+
+def test_reply_parsers_refuse_garbage():
+    assert _parse_scores("0.500,-1.250", 2) == [0.5, -1.25]
+    with pytest.raises(ProtocolError):
+        _parse_scores("0.5,0\x17.1", 2)
+    with pytest.raises(ProtocolError):
+        _parse_scores("0.5", 2)
+    np.testing.assert_array_equal(
+        _parse_raw_output(["m-tkd-output-[80ff7f]", "m-ready"], 3), [-128, -1, 127]
+    )
+    with pytest.raises(ProtocolError):
+        _parse_raw_output(["m-tkd-output-[80ff7]", "m-ready"], 3)
+
+
+def test_discovery_matches_usb_ids_against_board_profiles():
+    ports = [
+        SimpleNamespace(
+            device="/dev/ttyACM0",
+            vid=0x2341,
+            pid=0x805A,
+            description="Nano 33 BLE",
+            serial_number="A",
+        ),
+        SimpleNamespace(
+            device="/dev/ttyUSB0", vid=0x10C4, pid=0xEA60, description="CP2102", serial_number=""
+        ),
+        SimpleNamespace(
+            device="/dev/ttyS0", vid=None, pid=None, description="n/a", serial_number=None
+        ),
+        SimpleNamespace(
+            device="/dev/ttyACM1", vid=0x1234, pid=0x5678, description="other", serial_number=""
+        ),
+    ]
+    found = attached_boards(ports)
+    assert [f.port for f in found] == ["/dev/ttyACM0", "/dev/ttyUSB0"]
+    assert found[0].board.name == "nano33ble" and found[0].usb_id == "2341:805A"
+    assert found[1].board is None and found[1].names == "esp32 or esp32s3"  # a shared bridge
+
+
+def test_progress_bar_lines():
+    stream = io.StringIO()
+    bar = ProgressBar("student", stream, in_place=False, width=10)
+    for done in range(1, 21):
+        bar(done, 20, SimpleNamespace(status="failed" if done == 7 else "answered"))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 11  # one per tenth, and the end
+    assert lines[-1].startswith("student [##########] 20/20") and "failed 1  done" in lines[-1]
+
+
+def test_markdown_and_html_say_the_same_thing():
+    blocks = [
+        ("heading", "Title <1>"),
+        ("text", "a & b"),
+        ("table", ["x", "y"], [["1", "a|b"]]),
+        ("list", ["one"]),
+        ("image", "plot.png", "a plot"),
+    ]
+    markdown = render_markdown(blocks)
+    assert markdown.splitlines()[:5] == ["# Title <1>", "", "a & b", "", "| x | y |"]
+    assert "| 1 | a\\|b |" in markdown and "- one" in markdown and "![a plot](plot.png)" in markdown
+    html = render_html(blocks, "Title")
+    assert "<h1>Title &lt;1&gt;</h1>" in html and "<p>a &amp; b</p>" in html
+    assert "<td>a|b</td>" in html and '<img src="plot.png" alt="a plot">' in html

@@ -1,0 +1,363 @@
+"""The host side of the device protocol: MLPerf Tiny's DUT commands plus tinykd's ``tkd-``.
+
+Every command ends in ``%``; every reply is ``m-…`` lines ending in ``m-ready``; errors
+are ``e-[…]`` lines. ``DeviceClient`` sends one command at a time and reads its reply
+with a deadline. Anything unexpected becomes one of three exceptions that the benchmark
+runner recovers from: ``DeviceReset`` (``m-init-done`` appeared: the device restarted),
+``ProtocolError`` (a reply that is not what the protocol promises: lost or corrupted
+bytes, lost synchronisation) and ``DeviceError`` (a well-formed ``e-[…]`` answer, such as
+a checksum mismatch). ``resync`` brings host and device back in step with a probe whose
+answer is unique, so a late reply to an earlier command is never taken for a new one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinykd.measure.harness.link import Link, LinkTimeout
+
+READY = "m-ready"
+INIT_DONE = "m-init-done"
+HEX_COMMAND_PREFIX = "db "
+DEFAULT_COMMAND_SIZE = 80  # the MLPerf Tiny reference firmware's command buffer
+
+
+class DeviceReset(Exception):
+    """The device printed ``m-init-done`` again: it restarted and lost its loaded input."""
+
+
+class ProtocolError(Exception):
+    """A reply that breaks the protocol (missing, garbled or out of step)."""
+
+
+class DeviceError(Exception):
+    """The device answered with an ``e-[…]`` line."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait; the wire time of the bytes involved is always added on top."""
+
+    command: float = 2.0  # one ordinary reply
+    infer: float = 20.0  # one inference and its results
+    device_bulk: float = 1.0  # the firmware abandons a stalled tkd-bulk after this long
+    quiet: float = 0.1  # silence that ends a drain during resynchronisation
+
+
+@dataclass
+class DeviceInfo:
+    """What the device says about itself in the handshake."""
+
+    name: str
+    profile: str = ""
+    model: str = ""
+    tkd: dict[str, str] = field(default_factory=dict)  # tkd-info fields, e.g. "hash"
+    commands: frozenset[str] = frozenset()  # first words of the help text
+
+    def number(self, key: str) -> int | None:
+        value = self.tkd.get(key)
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def model_hash(self) -> str | None:
+        return self.tkd.get("hash")
+
+    @property
+    def has_bulk(self) -> bool:
+        return "tkd-bulk" in self.commands
+
+    @property
+    def command_size(self) -> int:
+        return self.number("cmd-size") or DEFAULT_COMMAND_SIZE
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "profile": self.profile,
+            "model": self.model,
+            "tkd": dict(self.tkd),
+            "commands": sorted(self.commands),
+        }
+
+
+@dataclass
+class Inference:
+    """One inference as the device reported it."""
+
+    output: np.ndarray  # int8 raw outputs (from tkd-output, or re-quantized m-results)
+    scores: list[float]  # m-results: dequantized outputs, three decimals
+    ticks: int | None  # tkd-ticks per inference, in the device's tick unit
+    lap_us: int | None  # difference of the two m-lap-us lines around the timed run
+
+
+_TKD_FIELD = re.compile(r"^m-tkd-([a-z0-9-]+)-\[(.*)\]$")
+_BRACKETED = re.compile(r"^m-([a-z-]+)-\[(.*)\]$")
+
+
+def _bracketed(lines: list[str], prefix: str) -> str | None:
+    """The text inside ``<prefix>[…]`` of the first line that has it."""
+    for line in lines:
+        if line.startswith(prefix + "[") and line.endswith("]"):
+            return line[len(prefix) + 1 : -1]
+    return None
+
+
+def _errors(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("e-")]
+
+
+class DeviceClient:
+    """Sends commands and reads replies over one ``Link``."""
+
+    def __init__(self, link: Link, timeouts: Timeouts | None = None):
+        self.link = link
+        self.timeouts = timeouts or Timeouts()
+        self._probe_counter = 0
+        self._probe_span = 8  # probe sizes 1..span; widened to the input size after handshake
+
+    # ---- reading and writing -----------------------------------------------------
+    def _deadline(self, seconds: float, wire_bytes: int) -> float:
+        return time.monotonic() + seconds + wire_bytes * self.link.byte_seconds
+
+    def read_reply(self, deadline: float, until: Callable[[str], bool] | None = None) -> list[str]:
+        """Lines up to and including the one ``until`` accepts (``m-ready`` by default)."""
+        until = until or (lambda line: line == READY)
+        lines: list[str] = []
+        while True:
+            try:
+                line = self.link.read_line(deadline)
+            except LinkTimeout:
+                seen = " | ".join(lines[-3:]) or "nothing"
+                raise ProtocolError(f"no complete reply in time (got: {seen})") from None
+            if line == INIT_DONE:
+                raise DeviceReset("the device printed m-init-done (it restarted)")
+            lines.append(line)
+            if until(line):
+                return lines
+
+    def transact(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        reply_bytes: int = 64,
+        until: Callable[[str], bool] | None = None,
+    ) -> list[str]:
+        """Send ``command`` (``%`` included) and return its reply lines."""
+        data = command.encode("ascii")
+        deadline = self._deadline(timeout or self.timeouts.command, len(data) + reply_bytes)
+        self.link.write(data)
+        return self.read_reply(deadline, until)
+
+    # ---- synchronisation -------------------------------------------------------
+    def _next_probe(self) -> int:
+        self._probe_counter += 1
+        return 1 + self._probe_counter % self._probe_span
+
+    def resync(self, attempts: int = 5) -> bool:
+        """Bring the device back to "waiting for a command" and the reader in step with it.
+
+        ``%`` ends any half-received command; a device stuck in a tkd-bulk transfer ends it
+        by its own timeout. Then ``db load K%`` with a K not used recently: its answer
+        ``m-[Expecting K bytes]`` can only belong to this probe. Returns True if a restart
+        (``m-init-done``) was seen meanwhile.
+        """
+        restarted = False
+        for _ in range(attempts):
+            self.link.write(b"%")
+            restarted |= self._drain(self.timeouts.device_bulk + 1.0)
+            probe = self._next_probe()
+            expected = f"m-[Expecting {probe} bytes]"
+            deadline = self._deadline(self.timeouts.command, 64)
+            self.link.write(f"db load {probe}%".encode("ascii"))
+            try:
+                while True:
+                    lines = self.read_reply(deadline)
+                    if len(lines) >= 2 and lines[-2] == expected:
+                        return restarted
+            except DeviceReset:
+                restarted = True
+            except ProtocolError:
+                pass
+        raise ProtocolError(f"could not resynchronise with the device in {attempts} attempts")
+
+    def _drain(self, limit: float) -> bool:
+        """Read until an ``m-ready`` is followed by silence (or ``limit``); True on m-init-done."""
+        restarted = False
+        stop = time.monotonic() + limit
+        ready_seen = False
+        while time.monotonic() < stop:
+            quiet_end = time.monotonic() + self.timeouts.quiet
+            try:
+                line = self.link.read_line(min(stop, quiet_end) if ready_seen else stop)
+            except LinkTimeout:
+                break
+            restarted |= line == INIT_DONE
+            ready_seen = line == READY
+        self.link.discard_pending()
+        return restarted
+
+    # ---- handshake -------------------------------------------------------------
+    def handshake(self) -> DeviceInfo:
+        """name%, profile%, tkd-info% and help%: who the device is and what it offers."""
+        self.resync()
+        name = _bracketed(self.transact("name%"), "m-name-dut-")
+        if name is None:
+            raise ProtocolError("the device did not answer name% with m-name-dut-[…]")
+        info = DeviceInfo(name=name)
+        profile = self.transact("profile%")
+        info.profile = _bracketed(profile, "m-profile-") or ""
+        info.model = _bracketed(profile, "m-model-") or ""
+        tkd_lines = self.transact("tkd-info%", reply_bytes=600)
+        for line in tkd_lines:
+            match = _TKD_FIELD.match(line)
+            if match:
+                info.tkd[match.group(1)] = match.group(2)
+        help_lines = self.transact("help%", reply_bytes=1200)
+        info.commands = frozenset(
+            line.split()[0] for line in help_lines if line.strip() and ":" in line
+        )
+        if info.number("input-bytes"):
+            self._probe_span = max(1, min(info.number("input-bytes"), 250))
+        return info
+
+    # ---- loading an input --------------------------------------------------------
+    def load_binary(self, data: bytes) -> None:
+        """tkd-bulk: the raw bytes after ``m-tkd-bulk-ready``, checked by CRC-32 on the device."""
+        size = len(data)
+        announced = f"m-tkd-bulk-ready-[{size}]"
+        lines = self.transact(
+            f"tkd-bulk {size} {zlib.crc32(data):08x}%",
+            until=lambda line: line == READY or line.startswith("m-tkd-bulk-ready-"),
+        )
+        if lines[-1] != announced:
+            errors = _errors(lines)
+            if errors and lines[-1] == READY:
+                raise DeviceError(errors[0])
+            raise ProtocolError(f"expected {announced}, got {lines[-1]!r}")
+        deadline = self._deadline(self.timeouts.command, size + 32)
+        self.link.write(data)
+        lines = self.read_reply(deadline)
+        if _errors(lines):
+            raise DeviceError(_errors(lines)[0])
+        if "m-load-done" not in lines:
+            raise ProtocolError(f"tkd-bulk ended without m-load-done: {lines}")
+
+    def load_hex(self, data: bytes, command_size: int, verify: bool = False) -> None:
+        """The standard path: ``db load N%`` then ``db HH…%`` chunks that fit the command buffer."""
+        size = len(data)
+        lines = self.transact(f"db load {size}%")
+        if f"m-[Expecting {size} bytes]" not in lines:
+            raise self._unexpected("db load", lines)
+        per_command = max(1, (command_size - len(HEX_COMMAND_PREFIX)) // 2)
+        for start in range(0, size, per_command):
+            chunk = data[start : start + per_command]
+            lines = self.transact(f"db {chunk.hex()}%")
+            done = start + len(chunk) == size
+            if _errors(lines) or ("m-load-done" in lines) != done:
+                raise self._unexpected("db", lines)
+        if verify:
+            echoed = self.read_back(size)
+            if echoed != data:
+                first = next(i for i in range(size) if i >= len(echoed) or echoed[i] != data[i])
+                raise ProtocolError(f"db print differs from the input sent (first at byte {first})")
+
+    def read_back(self, size: int) -> bytes:
+        """``db print%``: the bytes the device holds (``m-buffer-HH-HH-…`` lines)."""
+        lines = self.transact("db print%", reply_bytes=size * 3 + size // 8 * 11)
+        text = "".join(
+            line[len("m-buffer-") :].replace("-", "")
+            for line in lines
+            if line.startswith("m-buffer-")
+        )
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise ProtocolError("db print returned something that is not hex") from None
+
+    @staticmethod
+    def _unexpected(command: str, lines: list[str]) -> Exception:
+        errors = _errors(lines)
+        if errors:
+            return DeviceError(f"{command}: {errors[0]}")
+        return ProtocolError(f"{command}: unexpected reply {lines}")
+
+    # ---- inference -------------------------------------------------------------
+    def infer(
+        self,
+        *,
+        num_classes: int,
+        output_scale: float,
+        output_zero_point: int,
+        raw_output: bool,
+        ticks: bool,
+    ) -> Inference:
+        """``infer 1 0%`` (plus ``tkd-output%`` and ``tkd-ticks%``, sent in the same write).
+
+        The raw int8 outputs and the three-decimal m-results come from the same inference;
+        they are checked against each other, so a corrupted digit in either is caught.
+        """
+        commands = (
+            "infer 1 0%" + ("tkd-output%" if raw_output else "") + ("tkd-ticks%" if ticks else "")
+        )
+        reply_bytes = 120 + num_classes * 10 + (40 + 2 * num_classes if raw_output else 0)
+        deadline = self._deadline(self.timeouts.infer, len(commands) + reply_bytes + 200)
+        self.link.write(commands.encode("ascii"))
+        infer_lines = self.read_reply(deadline)
+        if _errors(infer_lines):
+            raise DeviceError(f"infer: {_errors(infer_lines)[0]}")
+        scores_text = _bracketed(infer_lines, "m-results-")
+        if "m-infer-done" not in infer_lines or scores_text is None:
+            raise ProtocolError(f"infer: unexpected reply {infer_lines}")
+        scores = _parse_scores(scores_text, num_classes)
+        laps = [int(line[9:]) for line in infer_lines if re.fullmatch(r"m-lap-us-\d+", line)]
+        lap_us = laps[-1] - laps[-2] if len(laps) >= 2 else None
+        if raw_output:
+            output = _parse_raw_output(self.read_reply(deadline), num_classes)
+            expected = (output.astype(np.float32) - np.float32(output_zero_point)) * np.float32(
+                output_scale
+            )
+            # m-results prints each value rounded to three decimals: at most 0.0005 off.
+            error = np.abs(expected.astype(np.float64) - np.asarray(scores))
+            if np.any(error > 0.0005 + 1e-6 * (1.0 + np.abs(expected))):
+                raise ProtocolError("m-results and tkd-output disagree (a corrupted reply)")
+        else:
+            requantized = np.round(np.asarray(scores) / output_scale) + output_zero_point
+            output = np.clip(requantized, -128, 127).astype(np.int8)
+        tick_count = None
+        if ticks:
+            tick_lines = self.read_reply(deadline)
+            value = _bracketed(tick_lines, "m-tkd-ticks-per-inference-")
+            if value is None or not value.isdigit():
+                raise ProtocolError(f"tkd-ticks: unexpected reply {tick_lines}")
+            tick_count = int(value)
+        return Inference(output=output, scores=scores, ticks=tick_count, lap_us=lap_us)
+
+
+def _parse_scores(text: str, num_classes: int) -> list[float]:
+    try:
+        scores = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise ProtocolError(f"m-results is not a list of numbers: {text!r}") from None
+    if len(scores) != num_classes:
+        raise ProtocolError(f"m-results has {len(scores)} values, the model has {num_classes}")
+    return scores
+
+
+def _parse_raw_output(lines: list[str], num_classes: int) -> np.ndarray:
+    errors = _errors(lines)
+    if errors:
+        raise DeviceError(f"tkd-output: {errors[0]}")
+    text = _bracketed(lines, "m-tkd-output-")
+    if text is None or len(text) != 2 * num_classes:
+        raise ProtocolError(f"tkd-output: unexpected reply {lines}")
+    try:
+        return np.frombuffer(bytes.fromhex(text), dtype=np.int8).copy()
+    except ValueError:
+        raise ProtocolError(f"tkd-output is not hex: {text!r}") from None

@@ -1,0 +1,114 @@
+"""SRAM and flash: what a build uses (from its ELF file) and whether a model fits a board.
+
+A firmware ELF says what the build needs before it runs: flash = code and constants
+(text) plus initialised data, static RAM = initialised data plus zeroed data (bss), the
+sums binutils' ``size`` prints. The tensor arena is a static array in bss, sized for the
+model; the device reports how much of it the model really uses ("arena used"), so the
+SRAM figure of a report is static RAM - arena array + arena used.
+
+Without a build, the fit check uses the board profile: the model needs its arena in the
+SRAM that the framework leaves (``usable_sram_bytes``) and its .tflite in the flash left
+(``usable_flash_bytes``).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinykd.boards import Board
+from tinykd.errors import TinyKDError
+
+SHF_WRITE, SHF_ALLOC = 0x1, 0x2
+SHT_NOBITS = 8
+
+
+@dataclass(frozen=True)
+class BuildSizes:
+    """Berkeley ``size`` figures of an ELF file, in bytes."""
+
+    text: int
+    data: int
+    bss: int
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.text + self.data
+
+    @property
+    def static_ram_bytes(self) -> int:
+        return self.data + self.bss
+
+
+def elf_sizes(path: str | Path) -> BuildSizes:
+    """text, data and bss of an ELF file (32- or 64-bit, either byte order)."""
+    blob = Path(path).read_bytes()
+    if blob[:4] != b"\x7fELF":
+        raise TinyKDError(f"{path} is not an ELF file (pass the firmware's .elf).")
+    is_64 = blob[4] == 2
+    order = "<" if blob[5] == 1 else ">"
+    if is_64:
+        (shoff,) = struct.unpack_from(order + "Q", blob, 0x28)
+        shentsize, shnum = struct.unpack_from(order + "HH", blob, 0x3A)
+        layout = order + "IIQQQQ"
+    else:
+        (shoff,) = struct.unpack_from(order + "I", blob, 0x20)
+        shentsize, shnum = struct.unpack_from(order + "HH", blob, 0x2E)
+        layout = order + "IIIIII"
+    text = data = bss = 0
+    for index in range(shnum):
+        _, kind, flags, _, _, size = struct.unpack_from(layout, blob, shoff + index * shentsize)
+        if not flags & SHF_ALLOC:
+            continue
+        if not flags & SHF_WRITE:
+            text += size
+        elif kind == SHT_NOBITS:
+            bss += size
+        else:
+            data += size
+    return BuildSizes(text=text, data=data, bss=bss)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether a model fits a board, judged from its profile (no build needed)."""
+
+    fits: bool
+    sram_needed: int  # arena + the board's reserved SRAM
+    flash_needed: int  # .tflite + the board's reserved flash
+    board: Board
+
+    @property
+    def summary(self) -> str:
+        board = self.board
+        if self.fits:
+            return (
+                f"fits {board.name}: {self.sram_needed:,} of {board.sram_bytes:,} bytes SRAM, "
+                f"{self.flash_needed:,} of {board.flash_bytes:,} bytes flash (estimated)"
+            )
+        lacking = []
+        if self.sram_needed > board.sram_bytes:
+            lacking.append(f"{self.sram_needed:,} bytes SRAM (has {board.sram_bytes:,})")
+        if self.flash_needed > board.flash_bytes:
+            lacking.append(f"{self.flash_needed:,} bytes flash (has {board.flash_bytes:,})")
+        return f"does not fit {board.name}: needs " + " and ".join(lacking)
+
+    def to_dict(self) -> dict:
+        return {
+            "fits": self.fits,
+            "sram_needed_bytes": self.sram_needed,
+            "flash_needed_bytes": self.flash_needed,
+            "summary": self.summary,
+        }
+
+
+def fit_on_board(board: Board, *, tflite_bytes: int, arena_bytes: int) -> Fit:
+    sram = arena_bytes + board.reserved_sram_bytes
+    flash = tflite_bytes + board.reserved_flash_bytes
+    return Fit(
+        fits=sram <= board.sram_bytes and flash <= board.flash_bytes,
+        sram_needed=sram,
+        flash_needed=flash,
+        board=board,
+    )
