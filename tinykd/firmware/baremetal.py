@@ -15,11 +15,12 @@ from pathlib import Path
 
 from tinykd.boards import Board, QemuTarget
 from tinykd.errors import TinyKDError
-from tinykd.firmware.cross import CrossToolchain, SectionSizes
+from tinykd.firmware.cross import CrossToolchain
 from tinykd.firmware.paths import firmware_dir
 from tinykd.firmware.render import board_config_header
 from tinykd.firmware.tflm_library import TflmTree, build_tflm_library
 from tinykd.io import write_text_atomic
+from tinykd.measure.memory import BuildSizes, elf_sizes
 
 STRICT_WARNINGS = ("-Wall", "-Wextra", "-Werror")
 OPTIMIZATION = "-O2"
@@ -52,7 +53,7 @@ class FirmwareImage:
     """A linked image and what it occupies."""
 
     elf: Path
-    sizes: SectionSizes
+    sizes: BuildSizes
     symbols: dict[str, int] = field(repr=False)
 
     @property
@@ -84,7 +85,7 @@ def build_image(
         output=out_dir / f"{name}.elf",
         libraries=libraries,
     )
-    return FirmwareImage(elf=elf, sizes=tools.section_sizes(elf), symbols=tools.symbol_sizes(elf))
+    return FirmwareImage(elf=elf, sizes=elf_sizes(elf), symbols=tools.symbol_sizes(elf))
 
 
 def build_benchmark_firmware(

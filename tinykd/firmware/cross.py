@@ -1,7 +1,8 @@
 """Cross-compile bare-metal firmware with the GNU Arm toolchain (Debian: gcc-arm-none-eabi).
 
 A few functions around ``arm-none-eabi-gcc``: compile many sources in parallel (TFLM has
-hundreds), archive, link, and read back section and symbol sizes for the flash report.
+hundreds), archive, link, and read symbol sizes (the model's share of flash; section sizes
+come from ``tinykd.measure.memory.elf_sizes``).
 Board data (CPU flags, linker script) comes from the caller; nothing here is board-specific.
 """
 
@@ -32,19 +33,6 @@ CXX_FLAGS = (
     "-fno-use-cxa-atexit",
 )
 COMMON_FLAGS = ("-ffunction-sections", "-fdata-sections", "-g")
-
-
-@dataclass(frozen=True)
-class SectionSizes:
-    """What ``size`` reports: flash holds text + data, SRAM holds data + bss."""
-
-    text: int
-    data: int
-    bss: int
-
-    @property
-    def flash(self) -> int:
-        return self.text + self.data
 
 
 @dataclass(frozen=True)
@@ -175,19 +163,6 @@ class CrossToolchain:
         ]
         _check(_run(command), f"linking {output.name}")
         return output
-
-    def section_sizes(self, elf: Path) -> SectionSizes:
-        code, out = _run([self.tool("size"), "-A", "-d", str(elf)])
-        _check((code, out), "size")
-        sizes: dict[str, int] = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[1].isdigit():
-                sizes[parts[0]] = int(parts[1])
-        flash_text = sum(
-            sizes.get(name, 0) for name in (".text", ".ARM.extab", ".ARM.exidx", ".init_array")
-        )
-        return SectionSizes(text=flash_text, data=sizes.get(".data", 0), bss=sizes.get(".bss", 0))
 
     def symbol_sizes(self, elf: Path) -> dict[str, int]:
         """Defined symbols with a size, by (mangled) name."""
