@@ -32,7 +32,7 @@ CXX_FLAGS = (
     "-fno-threadsafe-statics",
     "-fno-use-cxa-atexit",
 )
-COMMON_FLAGS = ("-ffunction-sections", "-fdata-sections", "-g")
+COMMON_FLAGS = ("-ffunction-sections", "-fdata-sections")
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,11 @@ class CrossToolchain:
             )
 
     def fingerprint(self) -> str:
-        """Compiler version and flags: part of every cache key."""
+        """Compiler version and every flag this class adds: part of every cache key."""
         version = subprocess.run(
             [self.tool("gcc"), "--version"], capture_output=True, text=True, check=True
         ).stdout.splitlines()[0]
-        return f"{version}|{' '.join(self.cpu_flags)}"
+        return " ".join([version, *self.cpu_flags, *COMMON_FLAGS, *C_FLAGS, *CXX_FLAGS])
 
     def compile_command(
         self, source: Path, obj: Path, flags: Sequence[str], warnings: Sequence[str] = ()

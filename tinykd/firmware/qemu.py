@@ -108,11 +108,13 @@ class QemuBoard:
         machine: str = "mps2-an386",
         executable: str = "qemu-system-arm",
         connect_timeout_s: float = 10.0,
+        port: int = 0,
     ):
         self.elf = Path(elf)
         self.machine = machine
         self.executable = executable
         self.connect_timeout_s = connect_timeout_s
+        self.requested_port = port  # 0: any free port
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self._serial = None
@@ -140,8 +142,8 @@ class QemuBoard:
             raise TinyKDError(f"No firmware image at {self.elf}.")
         qemu = find_qemu(self.executable)
         self._log = tempfile.TemporaryFile(mode="w+")
-        for _attempt in range(START_ATTEMPTS):
-            self.port = free_tcp_port()
+        for _attempt in range(START_ATTEMPTS if self.requested_port == 0 else 1):
+            self.port = self.requested_port or free_tcp_port()
             self.process = subprocess.Popen(
                 qemu_command(qemu, self.machine, self.elf, self.port),
                 stdin=subprocess.DEVNULL,

@@ -17,10 +17,11 @@ import numpy as np
 
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
-from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware
+from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware, qemu_target
+from tinykd.firmware.paths import cache_dir
 from tinykd.firmware.protocol import READY, Reply, bulk_command
 from tinykd.firmware.qemu import QemuBoard
-from tinykd.firmware.tflm_library import TflmTree
+from tinykd.firmware.tflm_library import TflmTree, find_tflm_tree
 from tinykd.io import write_text_atomic
 
 BOOT_TIMEOUT_S = 30.0  # QEMU start and the TFLM arena set-up, on a busy machine
@@ -135,6 +136,34 @@ def write_model_dir(model_files: dict[str, str], folder: Path) -> Path:
     return folder
 
 
+def build_model_firmware(
+    board: Board,
+    tflite: bytes,
+    *,
+    name: str,
+    labels: Sequence[str] | None = None,
+    tflm_dir: str | Path | None = None,
+) -> tuple[FirmwareImage, TflmTree]:
+    """The benchmark firmware of ``board`` for one .tflite (cached by model and TFLM tree)."""
+    from tinykd.export import model_hash
+    from tinykd.firmware.deploy import model_files_from_tflite
+
+    tflm = find_tflm_tree(tflm_dir)
+    files = model_files_from_tflite(tflite, name=name, labels=list(labels) if labels else None)
+    out_dir = cache_dir("qemu-firmware", f"{board.name}-{tflm.kernels}-{model_hash(tflite)}")
+    model_dir = write_model_dir(files, out_dir / "model")
+    return build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm), tflm
+
+
+def serve(image: FirmwareImage, board: Board, port: int, announce, stop) -> None:
+    """Run the firmware in QEMU until ``stop`` (a threading.Event) is set or Ctrl-C."""
+    with QemuBoard(image.elf, machine=qemu_target(board).machine, port=port) as qemu:
+        announce(qemu.url)
+        while not stop.wait(0.2):
+            if qemu.process.poll() is not None:
+                raise TinyKDError(f"QEMU stopped: {qemu.log().strip()}")
+
+
 def reference_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
     """The TFLM Python interpreter's int8 outputs, one invoke per sample as on the board."""
     from tinykd.measure.tflm import TflmModel
@@ -161,7 +190,7 @@ def run_emulated(
     model_dir = write_model_dir(model_files, out_dir / "model")
     image = build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm)
     expected = reference_outputs(tflite, inputs)
-    outputs, ticks, info = _run_samples(image, inputs, progress)
+    outputs, ticks, info = _run_samples(image, board, inputs, progress)
     differences = np.abs(outputs.astype(np.int16) - expected.astype(np.int16))
     predictions = outputs.argmax(axis=1)
     return EmulatedRun(
@@ -185,9 +214,9 @@ def run_emulated(
     )
 
 
-def _run_samples(image: FirmwareImage, inputs: np.ndarray, progress):
+def _run_samples(image: FirmwareImage, board: Board, inputs: np.ndarray, progress):
     outputs, ticks = [], []
-    with QemuBoard(image.elf) as qemu:
+    with QemuBoard(image.elf, machine=qemu_target(board).machine) as qemu:
         port = qemu.open_serial(timeout_s=BOOT_TIMEOUT_S)
         session = BoardSession(port, describe=lambda: f"QEMU said: {qemu.log().strip()!r}")
         boot = session.reply(BOOT_TIMEOUT_S)

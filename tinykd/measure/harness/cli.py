@@ -44,6 +44,13 @@ def add_parsers(sub) -> None:
     )
     emulate.add_argument("--labels", help="comma-separated class labels")
     emulate.add_argument("--name", help="model name the device reports (default: the file name)")
+    emulate.add_argument(
+        "--qemu",
+        action="store_true",
+        help="the firmware built for a Cortex-M4 and run in QEMU (board mps2_an386 unless "
+        "--board names another QEMU board)",
+    )
+    emulate.add_argument("--tflm-dir", help="with --qemu: TFLM source tree (default: $TFLM_DIR)")
     emulate.set_defaults(handler=command_emulate)
 
     bench = sub.add_parser(
@@ -74,6 +81,13 @@ def add_parsers(sub) -> None:
     bench.add_argument(
         "--baud", type=int, help="baud rate (default: the board profile's, else 115200)"
     )
+    devices.add_argument(
+        "--qemu",
+        action="store_true",
+        help="the model's firmware built for a Cortex-M4 and run in QEMU (board mps2_an386 "
+        "unless --board names another QEMU board; TFLM tree from --tflm-dir or $TFLM_DIR)",
+    )
+    bench.add_argument("--tflm-dir", help="with --qemu: TFLM source tree (default: $TFLM_DIR)")
     bench.add_argument("--no-pacing", action="store_true", help="with --emulate: unpaced link")
     bench.add_argument("--transport", choices=["auto", "binary", "hex"], default="auto")
     bench.add_argument("--verify-input", action="store_true", help="read hex-loaded inputs back")
@@ -88,6 +102,35 @@ def add_parsers(sub) -> None:
     bench.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
     bench.add_argument("--no-plots", action="store_true")
     bench.set_defaults(handler=command_bench)
+
+
+def _qemu_board(name: str | None):
+    """The board of ``--qemu``: ``--board`` if it runs in QEMU, else mps2_an386."""
+    from tinykd.boards import load_board
+
+    board = load_board(name if name and name != "emulated" else "mps2_an386")
+    if board.qemu is None:
+        raise TinyKDError(f"Board {board.name!r} does not run in QEMU (no [qemu] in its profile).")
+    return board
+
+
+def _start_qemu_board(model, board, tflm_dir, progress):
+    """Build ``model``'s firmware for a QEMU board and start it; (QemuBoard, image, note)."""
+    from tinykd.firmware.qemu import QemuBoard
+    from tinykd.firmware.qemu_bench import build_model_firmware
+
+    progress.step(f"Building the {board.name} firmware (TFLM for Cortex-M4, cached)")
+    image, tflm = build_model_firmware(
+        board, model.tflite, name=model.name, labels=None, tflm_dir=tflm_dir
+    )
+    qemu = QemuBoard(image.elf, machine=board.qemu.machine)
+    qemu.start()
+    note = (
+        f"Device: {board.title}: the firmware ({image.elf.name}, TFLM {tflm.kernels} kernels "
+        f"from {tflm.root}) in qemu-system-arm -icount shift=0. Latency is the firmware's own "
+        "count of executed instructions (not cycles: QEMU has no cycle counter)."
+    )
+    return qemu, image, note
 
 
 # ---- tinykd boards ------------------------------------------------------------------
@@ -136,6 +179,8 @@ def command_emulate(args) -> int:
     path = Path(args.model)
     if not path.is_file():
         raise TinyKDError(f"{path} does not exist.")
+    if args.qemu or load_board(args.board).qemu is not None:
+        return _emulate_on_qemu(args, path)
     board = load_board(args.board)
     emulated = EmulatedBoard(
         path.read_bytes(),
@@ -164,6 +209,35 @@ def command_emulate(args) -> int:
     else:
         host, port = _parse_listen(args.listen)
         serve_socket(emulated, host, port, baud, announce, stop)
+    return 0
+
+
+def _emulate_on_qemu(args, path: Path) -> int:
+    from tinykd.firmware.emulator import ANNOUNCEMENT
+    from tinykd.firmware.qemu_bench import build_model_firmware, serve
+
+    if args.pty:
+        raise TinyKDError("--qemu serves a socket (QEMU's own TCP server), not a pty.")
+    board = _qemu_board(args.board)
+    host, port = _parse_listen(args.listen)
+    if host not in ("127.0.0.1", "localhost"):
+        raise TinyKDError("--qemu listens on 127.0.0.1 only.")
+    labels = args.labels.split(",") if args.labels else None
+    image, tflm = build_model_firmware(
+        board, path.read_bytes(), name=args.name or path.stem, labels=labels, tflm_dir=args.tflm_dir
+    )
+    print(
+        f"tinykd {board.name} in QEMU: model {path.name}, firmware {image.elf} (TFLM {tflm.kernels}"
+        f" kernels), flash {image.sizes.flash_bytes:,} bytes, static RAM "
+        f"{image.sizes.static_ram_bytes:,} bytes; latency in instructions",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        serve(image, board, port, lambda url: print(f"{ANNOUNCEMENT}{url}", flush=True), stop)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -220,6 +294,11 @@ def command_bench(args) -> int:
     from tinykd.measure.memory import elf_sizes, fit_on_board
     from tinykd.progress import Progress
 
+    if args.qemu:  # a missing TFLM tree or a wrong board fails before any data is loaded
+        from tinykd.firmware.tflm_library import find_tflm_tree
+
+        _qemu_board(args.board)
+        find_tflm_tree(args.tflm_dir)
     progress = Progress()
     progress.step("Models and data")
     if args.run:
@@ -240,10 +319,20 @@ def command_bench(args) -> int:
 
     notes: list[str] = []
     processes = []
+    qemu_boards = []
     teacher_port = args.teacher_port
     ports: list[tuple[str, object]] = []  # (url, board profile from discovery or None)
     try:
-        if args.emulate:
+        if args.qemu:
+            qemu_board = _qemu_board(args.board)
+            qemu, image, note = _start_qemu_board(student, qemu_board, args.tflm_dir, progress)
+            qemu_boards.append(qemu)
+            ports.append((qemu.url, qemu_board))
+            build = build or elf_sizes(image.elf)
+            notes.append(note)
+            if teacher is not None and teacher_port is None:
+                notes.append("The teacher was not run in QEMU (only on the host).")
+        elif args.emulate:
             board_name = args.board or "emulated"
             emulated_board = load_board(board_name)
             pacing = not args.no_pacing
@@ -300,6 +389,8 @@ def command_bench(args) -> int:
         for process in processes:
             process.terminate()
             process.wait()
+        for qemu in qemu_boards:
+            qemu.stop()
 
     teacher_run = runs[len(ports)] if teacher is not None and teacher_port else None
     status = 0
