@@ -1,8 +1,8 @@
-"""Benchmark a model on an emulated board: build the firmware, boot it in QEMU, run samples.
+"""Benchmark a model on a QEMU board: build the firmware, boot it in QEMU, run samples.
 
-Every sample goes to the firmware over its UART (``tkd-bulk`` input, ``infer 1 0``,
-``tkd-output``, ``tkd-ticks``), and its int8 outputs are compared with the TFLM Python
-interpreter's on the same input, sample for sample. Latency is the firmware's own count,
+The samples go through the serial harness (``tinykd.measure.harness``) exactly as to a
+board on a port, and the firmware's int8 outputs are compared with the TFLM Python
+interpreter's on the same inputs, sample for sample. Latency is the firmware's own count,
 in instructions (QEMU ``-icount shift=0``), not cycles.
 """
 
@@ -19,65 +19,12 @@ from tinykd.boards import Board
 from tinykd.errors import TinyKDError
 from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware, qemu_target
 from tinykd.firmware.paths import cache_dir
-from tinykd.firmware.protocol import READY, Reply, bulk_command
 from tinykd.firmware.qemu import QemuBoard
 from tinykd.firmware.tflm_library import TflmTree, find_tflm_tree
 from tinykd.io import write_text_atomic
 
-BOOT_TIMEOUT_S = 30.0  # QEMU start and the TFLM arena set-up, on a busy machine
-REPLY_TIMEOUT_S = 30.0  # one inference of a large model takes seconds of real time
-
-
-class BoardSession:
-    """Commands to a board over an open pyserial port, one reply (up to ``m-ready``) each.
-
-    A minimal client of the firmware protocol (``tinykd.firmware.protocol``) for the
-    emulated board; the serial harness of ``tinykd bench`` speaks the same commands.
-    """
-
-    def __init__(self, port, describe: Callable[[], str] = lambda: ""):
-        self.port, self.describe = port, describe
-
-    def _line(self, timeout_s: float) -> str:
-        self.port.timeout = timeout_s
-        raw = self.port.readline()
-        if not raw.endswith(b"\n"):
-            detail = self.describe()
-            raise TinyKDError(
-                f"The board stopped answering (got {raw!r} after {timeout_s:g} s)."
-                + (f" {detail}" if detail else "")
-            )
-        return raw.decode("ascii", "replace").rstrip("\r\n")
-
-    def reply(self, timeout_s: float = REPLY_TIMEOUT_S, until: str = READY) -> Reply:
-        lines = []
-        while (line := self._line(timeout_s)) != until and not line.startswith(until + "-["):
-            lines.append(line)
-        return Reply(tuple(lines))
-
-    def command(self, text: bytes, timeout_s: float = REPLY_TIMEOUT_S) -> Reply:
-        self.port.write(text)
-        reply = self.reply(timeout_s)
-        if reply.errors:
-            raise TinyKDError(f"The board answered {text.decode()!r} with {reply.errors[0]}")
-        return reply
-
-    def load(self, data: bytes) -> None:
-        """The input tensor's bytes, by the checksummed ``tkd-bulk`` fast path."""
-        self.port.write(bulk_command(data))
-        self.reply(until="m-tkd-bulk-ready")
-        self.port.write(data)
-        reply = self.reply()
-        if reply.errors or "m-load-done" not in reply.lines:
-            raise TinyKDError(f"Loading an input failed: {reply.lines}")
-
-    def infer(self, data: bytes) -> tuple[np.ndarray, int]:
-        """One inference on ``data``: the raw int8 outputs and the ticks it took."""
-        self.load(data)
-        self.command(b"infer 1 0%")
-        output = np.array(self.command(b"tkd-output%").int8_output(), dtype=np.int8)
-        ticks = int(self.command(b"tkd-ticks%").values()["ticks-per-inference"])
-        return output, ticks
+COMMAND_TIMEOUT_S = 10.0  # generous: QEMU shares a busy machine's CPU
+INFER_TIMEOUT_S = 60.0  # one inference of a large model takes seconds of real time
 
 
 @dataclass(frozen=True)
@@ -190,7 +137,7 @@ def run_emulated(
     model_dir = write_model_dir(model_files, out_dir / "model")
     image = build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm)
     expected = reference_outputs(tflite, inputs)
-    outputs, ticks, info = _run_samples(image, board, inputs, progress)
+    outputs, ticks, info = _run_samples(image, board, tflite, inputs, progress)
     differences = np.abs(outputs.astype(np.int16) - expected.astype(np.int16))
     predictions = outputs.argmax(axis=1)
     return EmulatedRun(
@@ -214,19 +161,34 @@ def run_emulated(
     )
 
 
-def _run_samples(image: FirmwareImage, board: Board, inputs: np.ndarray, progress):
-    outputs, ticks = [], []
+def _run_samples(image: FirmwareImage, board: Board, tflite: bytes, inputs: np.ndarray, progress):
+    from tinykd.measure.harness.client import Timeouts
+    from tinykd.measure.harness.runner import (
+        BoardSession,
+        ModelIdentity,
+        SessionOptions,
+        run_benchmark,
+    )
+
+    options = SessionOptions(
+        baud=board.baud, timeouts=Timeouts(command=COMMAND_TIMEOUT_S, infer=INFER_TIMEOUT_S)
+    )
     with QemuBoard(image.elf, machine=qemu_target(board).machine) as qemu:
-        port = qemu.open_serial(timeout_s=BOOT_TIMEOUT_S)
-        session = BoardSession(port, describe=lambda: f"QEMU said: {qemu.log().strip()!r}")
-        boot = session.reply(BOOT_TIMEOUT_S)
-        if boot.errors:
-            raise TinyKDError(f"The firmware did not start: {boot.errors[0]}")
-        info = session.command(b"tkd-info%").values()
-        for index, sample in enumerate(inputs):
-            output, count = session.infer(sample.tobytes())
-            outputs.append(output)
-            ticks.append(count)
-            if progress is not None:
-                progress(index + 1, len(inputs))
-    return np.stack(outputs), ticks, info
+        session = BoardSession(qemu.url, ModelIdentity.from_tflite(tflite), options)
+        try:
+            session.connect()
+            run = run_benchmark(
+                session,
+                inputs,
+                progress=None if progress is None else lambda done, total, _: progress(done, total),
+            )
+        finally:
+            session.close()
+    failed = run.accounting()["failed"]
+    if failed:
+        raise TinyKDError(
+            f"{failed} of {len(inputs)} samples failed on {board.name}: "
+            f"{run.accounting()['failures'][:3]}. QEMU said: {qemu.log().strip()!r}"
+        )
+    ticks = [record.ticks for record in run.records]
+    return run.outputs(session.model.num_classes), ticks, run.device.tkd
