@@ -36,3 +36,10 @@ def test_bench_qemu_without_tflm_says_what_it_needs(no_tflm_tree, tmp_path, caps
 def test_qemu_flag_rejects_a_board_without_qemu(no_tflm_tree, capsys):
     assert main(["emulate", "--qemu", "--board", "nano33ble", "--model", str(FIXTURE)]) == 2
     assert "does not run in QEMU" in capsys.readouterr().err
+
+
+def test_train_and_flash_on_qemu_checks_tflm_before_training(no_tflm_tree, tmp_path, capsys):
+    config = tmp_path / "never-read.toml"
+    code = main(["train-and-flash", "--config", str(config), "--board", "mps2_an386"])
+    assert code == 2
+    assert "TFLM_DIR" in capsys.readouterr().err

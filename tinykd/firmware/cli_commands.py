@@ -187,6 +187,10 @@ def command_train_and_flash(args) -> int:
     from tinykd.progress import Progress
 
     board = load_board(args.board)  # fail on a typo before training
+    if board.qemu is not None:  # ... or on a missing TFLM tree
+        from tinykd.firmware.tflm_library import find_tflm_tree
+
+        find_tflm_tree()
     config = load_config(args.config, args.set)
     progress = Progress()
     data, rows, notes = run_distillation(config, progress)
@@ -200,6 +204,8 @@ def command_train_and_flash(args) -> int:
         labels=list(data.class_names),
         arena=firmware_arena(distilled.arena_bytes),
     )
+    if board.qemu is not None:
+        return _run_on_qemu_board(board, distilled.tflite, files, data, out_dir, progress)
     result = deploy(
         files,
         board,
@@ -214,3 +220,33 @@ def command_train_and_flash(args) -> int:
     else:
         print(f"Firmware project: {result.project.root} (not flashed)")
     return 0
+
+
+QEMU_SAMPLES = 1000  # test samples run in QEMU after train-and-flash (~0.1-0.3 s each)
+
+
+def _run_on_qemu_board(board, tflite, files, data, out_dir: Path, progress) -> int:
+    """A QEMU board needs no flashing: build, boot in QEMU and benchmark the test samples."""
+    from tinykd.firmware.qemu_bench import run_emulated
+    from tinykd.firmware.tflm_library import find_tflm_tree
+    from tinykd.io import write_json_atomic
+    from tinykd.measure.tflm import TflmModel
+
+    count = min(QEMU_SAMPLES, len(data.y_test))
+    progress.step(f"Build for {board.title} and run {count:,} test samples in QEMU")
+    inputs = TflmModel(tflite).quantize(data.x_test[:count])
+    run = run_emulated(
+        board,
+        tflite,
+        files,
+        inputs,
+        tflm=find_tflm_tree(),
+        out_dir=out_dir / f"firmware-{board.name}",
+        labels=data.y_test[:count],
+        progress=progress.counter("samples in QEMU", every=100),
+    )
+    for line in run.lines():
+        print(line)
+    report = write_json_atomic(out_dir / f"qemu-{board.name}.json", run.as_dict())
+    print(f"Wrote {report}")
+    return 0 if run.identical_outputs == run.samples else 1
