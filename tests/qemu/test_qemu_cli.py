@@ -38,8 +38,12 @@ def test_qemu_flag_rejects_a_board_without_qemu(no_tflm_tree, capsys):
     assert "does not run in QEMU" in capsys.readouterr().err
 
 
-def test_train_and_flash_on_qemu_checks_tflm_before_training(no_tflm_tree, tmp_path, capsys):
-    config = tmp_path / "never-read.toml"
-    code = main(["train-and-flash", "--config", str(config), "--board", "mps2_an386"])
-    assert code == 2
-    assert "TFLM_DIR" in capsys.readouterr().err
+def test_train_and_flash_on_qemu_checks_tflm_before_training(no_tflm_tree, tmp_path):
+    from argparse import Namespace
+
+    from tinykd.errors import TinyKDError
+    from tinykd.firmware.cli_commands import command_train_and_flash
+
+    args = Namespace(config=str(tmp_path / "never-read.toml"), set=[], board="mps2_an386")
+    with pytest.raises(TinyKDError, match="TFLM_DIR"):
+        command_train_and_flash(args)
