@@ -60,3 +60,38 @@ def test_digits_model_matches_the_tflm_interpreter_sample_for_sample(
     assert run.model_bytes == len(tflite)
     assert run.flash_text > run.model_bytes
     assert len(np.unique(inputs.reshape(SAMPLES, -1), axis=0)) == SAMPLES  # real, distinct inputs
+
+
+def test_emulate_qemu_serves_the_firmware_and_stops_qemu(mps2_board, tflm_tree):
+    """`tinykd emulate --qemu` announces a socket like the host emulator; SIGTERM ends QEMU."""
+    import signal
+    import subprocess
+    import sys
+
+    from tinykd.firmware.emulator import ANNOUNCEMENT
+    from tinykd.firmware.qemu import open_socket_port
+
+    command = [sys.executable, "-m", "tinykd.cli", "emulate", "--qemu", "--model", str(FIXTURE)]
+    command += ["--tflm-dir", str(tflm_tree.root)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            if line.startswith(ANNOUNCEMENT):
+                break
+        url = line[len(ANNOUNCEMENT) :].strip()
+        port = open_socket_port(url, timeout_s=60)
+        boot = [port.readline() for _ in range(3)]
+        assert boot[-1] == b"m-ready\r\n", boot
+        port.write(b"name%")
+        assert port.readline() == b"m-name-dut-[tinykd]\r\n"
+        port.close()
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True)
+        qemu_pids = children.stdout.split()
+        assert qemu_pids, "QEMU should run as the emulator's child"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not [pid for pid in qemu_pids if Path(f"/proc/{pid}").exists()], "QEMU left running"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
