@@ -137,7 +137,7 @@ def command_render(args) -> int:
         print("warning: the model does not fit this board (see above); rendering anyway")
     project = render_project(board, files, args.out, kind=args.kind)
     print(
-        f"Wrote a {project.kind} project for {board.name} to {project.root} (model {project.model_hash})"
+        f"Wrote the {project.kind} project for {board.name} to {project.root} (model {project.model_hash})"
     )
     print(f"Next: tinykd build {project.root}")
     return 0
