@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import FAST
+from harness_settings import FAST
 
 from tinykd.firmware.emulator import start_emulator_process
 from tinykd.measure.harness.faults import Fault, FaultInjector

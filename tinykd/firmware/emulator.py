@@ -32,13 +32,11 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
 from tinykd.export import describe_tflite, model_settings_header
 from tinykd.export.c_sources import model_hash
-from tinykd.firmware.host_core import HostCore
+from tinykd.firmware.host_core import HostCore, TflmHostRuntime
 from tinykd.firmware.paths import cache_dir
 from tinykd.io import write_json_atomic, write_text_atomic
 from tinykd.measure.arena import arena_with_margin, measure_arena, reported_arena
@@ -81,7 +79,7 @@ class EstimatedClock:
             self._running_since = time.monotonic()
 
 
-class EstimatedRuntime:
+class EstimatedRuntime(TflmHostRuntime):
     """TFLM behind the firmware's inference seam; each invoke costs the estimated cycles."""
 
     def __init__(
@@ -93,20 +91,11 @@ class EstimatedRuntime:
         clock: EstimatedClock,
         cycles_per_inference: int,
     ):
-        self.tflite, self.arena_size, self.arena_used = tflite, arena_size, arena_used
+        super().__init__(tflite, arena_size, arena_used)
         self.clock, self.cycles_per_inference = clock, cycles_per_inference
-        self.model = None
-        self.invocations = 0
 
-    def init(self) -> int:
-        from tinykd.measure.tflm import TflmModel
-
-        self.model = TflmModel(self.tflite, self.arena_size)
-        return 0
-
-    def invoke(self, input_bytes: bytes) -> np.ndarray:
-        self.invocations += 1
-        output = self.model.invoke_int8(np.frombuffer(input_bytes, dtype=np.int8))
+    def invoke(self, input_bytes: bytes):
+        output = super().invoke(input_bytes)
         self.clock.advance(self.cycles_per_inference)
         return output
 
