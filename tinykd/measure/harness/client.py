@@ -224,17 +224,25 @@ class DeviceClient:
         return info
 
     # ---- loading an input --------------------------------------------------------
-    def load_binary(self, data: bytes) -> None:
-        """tkd-bulk: the raw bytes after ``m-tkd-bulk-ready``, checked by CRC-32 on the device."""
+    def load_binary(self, data: bytes, stream: bool = True) -> None:
+        """tkd-bulk: N raw bytes checked by CRC-32 on the device.
+
+        ``stream``: the raw bytes follow the command in the same write instead of after
+        ``m-tkd-bulk-ready`` comes back. The core switches to raw mode the moment it reads
+        the command's ``%`` and takes bytes as they arrive, so this saves a round trip per
+        sample; it needs a receive buffer of a few dozen bytes (every supported board has one).
+        """
         announced = f"m-tkd-bulk-ready-[{len(data)}]"
-        lines = self.transact(
-            bulk_command(data).decode("ascii"),
-            until=lambda line: line == READY or line.startswith("m-tkd-bulk-ready-"),
+        command = bulk_command(data)
+        deadline = self._deadline(self.timeouts.command, len(command) + len(data) + 64)
+        self.link.write(command + data if stream else command)
+        lines = self.read_reply(
+            deadline, until=lambda line: line == READY or line.startswith("m-tkd-bulk-ready-")
         )
         if lines[-1] != announced:
             raise self._unexpected("tkd-bulk", lines)
-        deadline = self._deadline(self.timeouts.command, len(data) + 32)
-        self.link.write(data)
+        if not stream:
+            self.link.write(data)
         reply = _reply(self.read_reply(deadline))
         if reply.errors or "m-load-done" not in reply.lines:
             raise self._unexpected("tkd-bulk data", list(reply.lines))
