@@ -164,3 +164,51 @@ def test_markdown_and_html_say_the_same_thing():
     html = render_html(blocks, "Title")
     assert "<h1>Title &lt;1&gt;</h1>" in html and "<p>a &amp; b</p>" in html
     assert "<td>a|b</td>" in html and '<img src="plot.png" alt="a plot">' in html
+
+
+def test_device_section_from_a_synthetic_run(bench_model, samples):
+    """Figures of a device section, by hand: ticks → ms, memory from an ELF, counts."""
+    from collections import Counter
+
+    from tinykd.measure.harness.benchmark import BenchData, device_section, model_from_file
+    from tinykd.measure.harness.client import DeviceInfo
+    from tinykd.measure.harness.runner import DeviceRun, SampleRecord
+    from tinykd.measure.memory import BuildSizes
+
+    x, y = samples
+    model = model_from_file(bench_model.path, "student")
+    model.host_outputs = host = bench_model.host_outputs[:4]
+    records = []
+    for index in range(4):
+        record = SampleRecord(index, status="answered", attempts=1, output=host[index])
+        record.ticks, record.load_seconds = 64_000 * (index + 1), 0.01
+        records.append(record)
+    records[3].status, records[3].output, records[3].failure = "failed", None, "protocol: x"
+    records[3].attempts, records[3].problems = 4, ["protocol: x"] * 4
+    info = DeviceInfo(
+        name="tinykd",
+        tkd={
+            "arena-used": "5000",
+            "arena-size": "6000",
+            "tick-unit": "cycles",
+            "ticks-per-second": "64000000",
+        },
+    )
+    run = DeviceRun("socket://x:1", info, "binary", records, Counter(resyncs=4), 1.0, 64, 115200)
+    data = BenchData(x[:4], y[:4], [str(i) for i in range(10)], "digits", "sklearn")
+    section = device_section(
+        run, model, data, None, BuildSizes(text=90_000, data=1_000, bss=20_000)
+    )
+    assert section["latency"]["median_ms"] == pytest.approx(2.0)  # 1, 2, 3 ms
+    assert section["latency"]["estimated"] is False and section["latency"]["samples"] == 3
+    assert section["memory"]["sram_bytes"] == 21_000 - 6_000 + 5_000
+    assert section["memory"]["flash_bytes"] == 91_000
+    samples_counts = section["samples"]
+    assert (samples_counts["answered"], samples_counts["failed"], samples_counts["retried"]) == (
+        3,
+        1,
+        1,
+    )
+    assert samples_counts["failures"] == [{"index": 3, "attempts": 4, "reason": "protocol: x"}]
+    assert section["agreement_exact"] == 1.0
+    assert section["link"]["input_bytes_per_second"] == pytest.approx(64 / 0.01)
