@@ -212,3 +212,22 @@ def test_device_section_from_a_synthetic_run(bench_model, samples):
     assert samples_counts["failures"] == [{"index": 3, "attempts": 4, "reason": "protocol: x"}]
     assert section["agreement_exact"] == 1.0
     assert section["link"]["input_bytes_per_second"] == pytest.approx(64 / 0.01)
+
+
+def test_a_model_that_does_not_fit_says_what_it_needs(bench_model, samples):
+    import dataclasses
+
+    from tinykd.measure.harness.benchmark import BenchData, model_section
+
+    x, y = samples
+    board = dataclasses.replace(load_board("nano33ble"), sram_bytes=66_000)  # 464 B usable
+    data = BenchData(x, y, [str(i) for i in range(10)], "digits", "sklearn")
+    section = model_section(bench_model, data, board, device=None)
+    needed = bench_model.arena_bytes + bench_model.identity.input_bytes + 512
+    assert section["fit"]["fits"] is False and section["fit"]["sram_needed_bytes"] == needed
+    assert section["device_note"] == (
+        f"does not fit nano33ble: needs {needed:,} bytes SRAM (has 464 usable)"
+    )
+    assert section["estimate"]["cycles"] == round(
+        board.estimate_cycles(operator_work(bench_model.tflite))
+    )
