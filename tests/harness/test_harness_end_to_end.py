@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import FAST, SAMPLES
+from harness_settings import FAST, SAMPLES
 
 from tinykd.boards import load_board
 from tinykd.firmware.emulator import ANNOUNCEMENT, start_emulator_process
@@ -173,6 +173,5 @@ def test_user_errors_are_one_line(model_path, tmp_path):
     assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
     assert "error: Cannot open socket://127.0.0.1:9" in nothing.stderr
     listing = _tinykd("boards")
-    assert listing.returncode == 0 and listing.stdout.strip()
-    profiles = _tinykd("boards", "--profiles")
-    assert "nano33ble" in profiles.stdout and "2341:805A" in profiles.stdout
+    assert listing.returncode == 0 and "nano33ble" in listing.stdout
+    assert "\nAttached" in listing.stdout

@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import FAST
+from harness_settings import FAST
 
 from tinykd.firmware.emulator import start_emulator_process
 from tinykd.measure.harness.faults import Fault, FaultInjector
@@ -57,13 +57,15 @@ def _assert_exact(run, bench_model):
     np.testing.assert_array_equal(outputs[answered], bench_model.host_outputs[answered])
 
 
-@pytest.mark.parametrize("transport", ["binary", "hex"])
-def test_every_sample_survives_link_faults_and_a_reset(emulator, bench_model, samples, transport):
+@pytest.mark.parametrize("transport, stream", [("binary", True), ("binary", False), ("hex", False)])
+def test_every_sample_survives_link_faults_and_a_reset(
+    emulator, bench_model, samples, transport, stream
+):
     process, url = emulator
     injector = FaultInjector(url, FAULTS, reset=lambda: os.kill(process.pid, signal.SIGUSR1))
     proxy = injector.start()
     try:
-        run = _run(proxy, bench_model, samples, transport, verify_hex=True)
+        run = _run(proxy, bench_model, samples, transport, verify_hex=True, stream_bulk=stream)
     finally:
         injector.close()
     counts = run.accounting()

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from tinykd.boards import load_board
-from tinykd.measure.harness.client import ProtocolError, _parse_raw_output, _parse_scores
-from tinykd.measure.harness.discovery import attached_boards
+from tinykd.firmware.protocol import Reply
+from tinykd.measure.harness.client import ProtocolError, _numbers
+from tinykd.measure.harness.discovery import attached_boards, print_attached_boards
 from tinykd.measure.harness.metrics import (
     classification_metrics,
     confusion_matrix,
@@ -21,7 +22,7 @@ from tinykd.measure.harness.metrics import (
 from tinykd.measure.harness.progress_bar import ProgressBar
 from tinykd.measure.harness.report import render_html, render_markdown
 from tinykd.measure.latency_model import operator_work
-from tinykd.measure.memory import elf_sizes, fit_on_board
+from tinykd.measure.memory import elf_sizes
 from tinykd.models.profile import count_macs
 
 
@@ -57,15 +58,18 @@ def test_elf_sizes_agree_with_binutils_size(tmp_path):
     assert sizes.static_ram_bytes == data + bss >= 5400
 
 
-def test_fit_by_hand():
-    board = load_board("nano33ble")  # 262,144 SRAM (65,536 reserved), 1,048,576 flash (327,680)
-    fits = fit_on_board(board, tflite_bytes=100_000, arena_bytes=50_000)
-    assert fits.fits and (fits.sram_needed, fits.flash_needed) == (115_536, 427_680)
-    too_big = fit_on_board(board, tflite_bytes=800_000, arena_bytes=300_000)
-    assert not too_big.fits
-    assert too_big.summary == (
-        "does not fit nano33ble: needs 365,536 bytes SRAM (has 262,144) "
-        "and 1,127,680 bytes flash (has 1,048,576)"
+def test_fit_summary_by_hand(bench_model):
+    from tinykd.firmware.fit import check_fit
+    from tinykd.measure.harness.benchmark import fit_summary
+
+    board = load_board("nano33ble")  # 196,608 bytes SRAM and 720,896 bytes flash usable
+    assert fit_summary(check_fit(board, model_bytes=1000, arena_bytes=2000, input_bytes=64)) == (
+        "fits nano33ble: 2,576 of 196,608 bytes SRAM, 9,192 of 720,896 bytes flash (estimated)"
+    )
+    too_big = check_fit(board, model_bytes=800_000, arena_bytes=300_000, input_bytes=784)
+    assert fit_summary(too_big) == (
+        "does not fit nano33ble: needs 301,296 bytes SRAM (has 196,608 usable) "
+        "and 808,192 bytes flash (has 720,896 usable)"
     )
 
 
@@ -95,20 +99,20 @@ def test_classification_metrics_by_hand():
     ]
 
 
-def test_reply_parsers_refuse_garbage():
-    assert _parse_scores("0.500,-1.250", 2) == [0.5, -1.25]
-    with pytest.raises(ProtocolError):
-        _parse_scores("0.5,0\x17.1", 2)
-    with pytest.raises(ProtocolError):
-        _parse_scores("0.5", 2)
-    np.testing.assert_array_equal(
-        _parse_raw_output(["m-tkd-output-[80ff7f]", "m-ready"], 3), [-128, -1, 127]
-    )
-    with pytest.raises(ProtocolError):
-        _parse_raw_output(["m-tkd-output-[80ff7]", "m-ready"], 3)
+def test_garbled_replies_are_protocol_errors():
+    reply = Reply(("m-results-[0.500,-1.250]", "m-tkd-output-[80ff7f]"))
+    assert _numbers(reply.results, 2, "m-results") == [0.5, -1.25]
+    assert _numbers(reply.int8_output, 3, "tkd-output") == [-128, -1, 127]
+    for garbled in (("m-results-[0.5,0\x17.1]",), ("m-tkd-output-[80ff7]",), ("m-ready",)):
+        with pytest.raises(ProtocolError):
+            _numbers(Reply(garbled).results, 2, "m-results")
+        with pytest.raises(ProtocolError):
+            _numbers(Reply(garbled).int8_output, 3, "tkd-output")
+    with pytest.raises(ProtocolError, match="has 1 values"):
+        _numbers(Reply(("m-results-[0.5]",)).results, 2, "m-results")
 
 
-def test_discovery_matches_usb_ids_against_board_profiles():
+def test_discovery_matches_usb_ids_against_board_profiles(capsys):
     ports = [
         SimpleNamespace(
             device="/dev/ttyACM0",
@@ -131,6 +135,9 @@ def test_discovery_matches_usb_ids_against_board_profiles():
     assert [f.port for f in found] == ["/dev/ttyACM0", "/dev/ttyUSB0"]
     assert found[0].board.name == "nano33ble" and found[0].usb_id == "2341:805A"
     assert found[1].board is None and found[1].names == "esp32 or esp32s3"  # a shared bridge
+    print_attached_boards(ports)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].split()[:3] == ["/dev/ttyACM0", "2341:805A", "nano33ble"]
 
 
 def test_progress_bar_lines():
@@ -157,3 +164,70 @@ def test_markdown_and_html_say_the_same_thing():
     html = render_html(blocks, "Title")
     assert "<h1>Title &lt;1&gt;</h1>" in html and "<p>a &amp; b</p>" in html
     assert "<td>a|b</td>" in html and '<img src="plot.png" alt="a plot">' in html
+
+
+def test_device_section_from_a_synthetic_run(bench_model, samples):
+    """Figures of a device section, by hand: ticks → ms, memory from an ELF, counts."""
+    from collections import Counter
+
+    from tinykd.measure.harness.benchmark import BenchData, device_section, model_from_file
+    from tinykd.measure.harness.client import DeviceInfo
+    from tinykd.measure.harness.runner import DeviceRun, SampleRecord
+    from tinykd.measure.memory import BuildSizes
+
+    x, y = samples
+    model = model_from_file(bench_model.path, "student")
+    model.host_outputs = host = bench_model.host_outputs[:4]
+    records = []
+    for index in range(4):
+        record = SampleRecord(index, status="answered", attempts=1, output=host[index])
+        record.ticks, record.load_seconds = 64_000 * (index + 1), 0.01
+        records.append(record)
+    records[3].status, records[3].output, records[3].failure = "failed", None, "protocol: x"
+    records[3].attempts, records[3].problems = 4, ["protocol: x"] * 4
+    info = DeviceInfo(
+        name="tinykd",
+        tkd={
+            "arena-used": "5000",
+            "arena-size": "6000",
+            "tick-unit": "cycles",
+            "ticks-per-second": "64000000",
+        },
+    )
+    run = DeviceRun("socket://x:1", info, "binary", records, Counter(resyncs=4), 1.0, 64, 115200)
+    data = BenchData(x[:4], y[:4], [str(i) for i in range(10)], "digits", "sklearn")
+    section = device_section(
+        run, model, data, None, BuildSizes(text=90_000, data=1_000, bss=20_000)
+    )
+    assert section["latency"]["median_ms"] == pytest.approx(2.0)  # 1, 2, 3 ms
+    assert section["latency"]["estimated"] is False and section["latency"]["samples"] == 3
+    assert section["memory"]["sram_bytes"] == 21_000 - 6_000 + 5_000
+    assert section["memory"]["flash_bytes"] == 91_000
+    samples_counts = section["samples"]
+    assert (samples_counts["answered"], samples_counts["failed"], samples_counts["retried"]) == (
+        3,
+        1,
+        1,
+    )
+    assert samples_counts["failures"] == [{"index": 3, "attempts": 4, "reason": "protocol: x"}]
+    assert section["agreement_exact"] == 1.0
+    assert section["link"]["input_bytes_per_second"] == pytest.approx(64 / 0.01)
+
+
+def test_a_model_that_does_not_fit_says_what_it_needs(bench_model, samples):
+    import dataclasses
+
+    from tinykd.measure.harness.benchmark import BenchData, model_section
+
+    x, y = samples
+    board = dataclasses.replace(load_board("nano33ble"), sram_bytes=66_000)  # 464 B usable
+    data = BenchData(x, y, [str(i) for i in range(10)], "digits", "sklearn")
+    section = model_section(bench_model, data, board, device=None)
+    needed = bench_model.arena_bytes + bench_model.identity.input_bytes + 512
+    assert section["fit"]["fits"] is False and section["fit"]["sram_needed_bytes"] == needed
+    assert section["device_note"] == (
+        f"does not fit nano33ble: needs {needed:,} bytes SRAM (has 464 usable)"
+    )
+    assert section["estimate"]["cycles"] == round(
+        board.estimate_cycles(operator_work(bench_model.tflite))
+    )

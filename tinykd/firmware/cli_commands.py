@@ -17,7 +17,9 @@ HARNESS_PENDING = (
 
 
 def add_parsers(sub) -> None:
-    boards = sub.add_parser("boards", help="list board profiles, or show one")
+    boards = sub.add_parser(
+        "boards", help="board profiles and the attached boards (USB VID:PID), or show one"
+    )
     boards.add_argument("name", nargs="?")
     boards.set_defaults(handler=command_boards)
 
@@ -107,6 +109,9 @@ def command_boards(args) -> int:
             f"{name:<22}{board.cpu:<15}{board.cpu_hz / 1e6:>5g}{board.usable_sram_bytes:>13,}"
             f"{board.usable_flash_bytes:>14,}  {', '.join(board.project_kinds())}"
         )
+    from tinykd.measure.harness.discovery import print_attached_boards
+
+    print_attached_boards()
     return 0
 
 

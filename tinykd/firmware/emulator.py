@@ -32,13 +32,11 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
 from tinykd.export import describe_tflite, model_settings_header
 from tinykd.export.c_sources import model_hash
-from tinykd.firmware.host_core import HostCore
+from tinykd.firmware.host_core import HostCore, TflmHostRuntime
 from tinykd.firmware.paths import cache_dir
 from tinykd.io import write_json_atomic, write_text_atomic
 from tinykd.measure.arena import arena_with_margin, measure_arena, reported_arena
@@ -46,6 +44,7 @@ from tinykd.measure.latency_model import operator_work
 
 ESTIMATED_TICK_UNIT = "est-cycles"
 POLL_SECONDS = 0.02  # how often an idle device polls (the tkd-bulk timeout needs polls)
+PACED_PIECE_BYTES = 16  # paced input reaches the core in pieces this small (1.4 ms at 115200)
 
 
 class EstimatedClock:
@@ -81,7 +80,7 @@ class EstimatedClock:
             self._running_since = time.monotonic()
 
 
-class EstimatedRuntime:
+class EstimatedRuntime(TflmHostRuntime):
     """TFLM behind the firmware's inference seam; each invoke costs the estimated cycles."""
 
     def __init__(
@@ -93,20 +92,11 @@ class EstimatedRuntime:
         clock: EstimatedClock,
         cycles_per_inference: int,
     ):
-        self.tflite, self.arena_size, self.arena_used = tflite, arena_size, arena_used
+        super().__init__(tflite, arena_size, arena_used)
         self.clock, self.cycles_per_inference = clock, cycles_per_inference
-        self.model = None
-        self.invocations = 0
 
-    def init(self) -> int:
-        from tinykd.measure.tflm import TflmModel
-
-        self.model = TflmModel(self.tflite, self.arena_size)
-        return 0
-
-    def invoke(self, input_bytes: bytes) -> np.ndarray:
-        self.invocations += 1
-        output = self.model.invoke_int8(np.frombuffer(input_bytes, dtype=np.int8))
+    def invoke(self, input_bytes: bytes):
+        output = super().invoke(input_bytes)
         self.clock.advance(self.cycles_per_inference)
         return output
 
@@ -269,11 +259,15 @@ class PacedLink:
                 self.closed.set()
                 self.received.put(None)
                 return
-            if data:
+            # Paced, a chunk is handed over in small pieces, each when it has arrived, so
+            # the device answers a command while the bytes behind it are still on the wire.
+            piece = PACED_PIECE_BYTES if self.byte_seconds else len(data) or 1
+            for start in range(0, len(data), piece):
+                part = data[start : start + piece]
                 self._receive_clock = (
-                    max(self._receive_clock, time.monotonic()) + len(data) * self.byte_seconds
+                    max(self._receive_clock, time.monotonic()) + len(part) * self.byte_seconds
                 )
-                self.received.put((self._receive_clock, data))
+                self.received.put((self._receive_clock, part))
 
     def _write(self) -> None:
         while True:

@@ -6,9 +6,7 @@ sums binutils' ``size`` prints. The tensor arena is a static array in bss, sized
 model; the device reports how much of it the model really uses ("arena used"), so the
 SRAM figure of a report is static RAM - arena array + arena used.
 
-Without a build, the fit check uses the board profile: the model needs its arena in the
-SRAM that the framework leaves (``usable_sram_bytes``) and its .tflite in the flash left
-(``usable_flash_bytes``).
+Without a build, ``tinykd.firmware.fit`` estimates both from the board profile.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinykd.boards import Board
 from tinykd.errors import TinyKDError
 
 SHF_WRITE, SHF_ALLOC = 0x1, 0x2
@@ -68,47 +65,3 @@ def elf_sizes(path: str | Path) -> BuildSizes:
         else:
             data += size
     return BuildSizes(text=text, data=data, bss=bss)
-
-
-@dataclass(frozen=True)
-class Fit:
-    """Whether a model fits a board, judged from its profile (no build needed)."""
-
-    fits: bool
-    sram_needed: int  # arena + the board's reserved SRAM
-    flash_needed: int  # .tflite + the board's reserved flash
-    board: Board
-
-    @property
-    def summary(self) -> str:
-        board = self.board
-        if self.fits:
-            return (
-                f"fits {board.name}: {self.sram_needed:,} of {board.sram_bytes:,} bytes SRAM, "
-                f"{self.flash_needed:,} of {board.flash_bytes:,} bytes flash (estimated)"
-            )
-        lacking = []
-        if self.sram_needed > board.sram_bytes:
-            lacking.append(f"{self.sram_needed:,} bytes SRAM (has {board.sram_bytes:,})")
-        if self.flash_needed > board.flash_bytes:
-            lacking.append(f"{self.flash_needed:,} bytes flash (has {board.flash_bytes:,})")
-        return f"does not fit {board.name}: needs " + " and ".join(lacking)
-
-    def to_dict(self) -> dict:
-        return {
-            "fits": self.fits,
-            "sram_needed_bytes": self.sram_needed,
-            "flash_needed_bytes": self.flash_needed,
-            "summary": self.summary,
-        }
-
-
-def fit_on_board(board: Board, *, tflite_bytes: int, arena_bytes: int) -> Fit:
-    sram = arena_bytes + board.reserved_sram_bytes
-    flash = tflite_bytes + board.reserved_flash_bytes
-    return Fit(
-        fits=sram <= board.sram_bytes and flash <= board.flash_bytes,
-        sram_needed=sram,
-        flash_needed=flash,
-        board=board,
-    )

@@ -21,6 +21,7 @@ from tinykd import __version__
 from tinykd.boards import Board, board_registry
 from tinykd.errors import TinyKDError
 from tinykd.export import describe_tflite, model_hash
+from tinykd.firmware.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, FitReport, check_fit
 from tinykd.measure.arena import measure_arena
 from tinykd.measure.harness.metrics import (
     TASK_METRICS,
@@ -29,7 +30,7 @@ from tinykd.measure.harness.metrics import (
 )
 from tinykd.measure.harness.runner import DeviceRun, ModelIdentity
 from tinykd.measure.latency_model import operator_work
-from tinykd.measure.memory import BuildSizes, fit_on_board
+from tinykd.measure.memory import BuildSizes
 from tinykd.measure.tflm import TflmModel, quantize_inputs
 from tinykd.progress import Progress
 
@@ -186,11 +187,15 @@ def device_section(
             sram_bytes=build.static_ram_bytes - (arena_size or 0) + (arena_used or 0),
             source="ELF sizes of the build; SRAM = static RAM - arena array + arena used",
         )
-    elif board is not None and arena_used is not None:
+    elif arena_used is not None:
         memory.update(
-            sram_bytes=arena_used + board.reserved_sram_bytes,
-            flash_bytes=len(model.tflite) + board.reserved_flash_bytes,
-            source=f"arena used (device) + {board.name} profile's reserved SRAM/flash (estimated: no ELF given)",
+            sram_bytes=arena_used + model.identity.input_bytes + CORE_SRAM_BYTES,
+            flash_bytes=len(model.tflite) + CORE_FLASH_BYTES,
+            source=(
+                "no ELF given: SRAM = arena used (reported by the device) + input copy + "
+                f"firmware core ({CORE_SRAM_BYTES} B), flash = model + core ({CORE_FLASH_BYTES:,} B); "
+                "the framework's own share (board profile) is not included"
+            ),
         )
     return {
         "url": run.url,
@@ -263,9 +268,14 @@ def model_section(
         "device_note": device_note,
     }
     if board is not None:
-        fit = fit_on_board(board, tflite_bytes=len(model.tflite), arena_bytes=arena)
+        fit = model_fit(model, board)
         cycles = board.estimate_cycles(work)
-        section["fit"] = fit.to_dict()
+        section["fit"] = {
+            "fits": fit.fits,
+            "sram_needed_bytes": fit.sram_needed,
+            "flash_needed_bytes": fit.flash_needed,
+            "summary": fit_summary(fit),
+        }
         section["estimate"] = {
             "board": board.name,
             "cycles": round(cycles),
@@ -273,10 +283,38 @@ def model_section(
             "source": f"latency model: work per operator x {board.name}'s cycles per MAC (estimated)",
         }
         if device is None and not device_note:
-            section["device_note"] = (
-                fit.summary if not fit.fits else f"{fit.summary}; not run on a device"
+            section["device_note"] = section["fit"]["summary"] + (
+                "; not run on a device" if fit.fits else ""
             )
     return section
+
+
+def model_fit(model: BenchModel, board: Board) -> FitReport:
+    """The firmware's fit check (arena + input copy + core against the board's usable memory)."""
+    return check_fit(
+        board,
+        model_bytes=len(model.tflite),
+        arena_bytes=model.arena_bytes,
+        input_bytes=model.identity.input_bytes,
+    )
+
+
+def fit_summary(fit: FitReport) -> str:
+    """ "fits …" or "does not fit …: needs N bytes SRAM (has M usable) and …"."""
+    board = fit.board
+    if fit.fits:
+        return (
+            f"fits {board.name}: {fit.sram_needed:,} of {board.usable_sram_bytes:,} bytes SRAM, "
+            f"{fit.flash_needed:,} of {board.usable_flash_bytes:,} bytes flash (estimated)"
+        )
+    lacking = []
+    if fit.sram_needed > board.usable_sram_bytes:
+        lacking.append(f"{fit.sram_needed:,} bytes SRAM (has {board.usable_sram_bytes:,} usable)")
+    if fit.flash_needed > board.usable_flash_bytes:
+        lacking.append(
+            f"{fit.flash_needed:,} bytes flash (has {board.usable_flash_bytes:,} usable)"
+        )
+    return f"does not fit {board.name}: needs " + " and ".join(lacking)
 
 
 def assemble_report(

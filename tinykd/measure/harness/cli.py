@@ -1,4 +1,8 @@
-"""``tinykd boards``, ``tinykd emulate`` and ``tinykd bench``: the measuring end of tinykd."""
+"""``tinykd emulate`` and ``tinykd bench``: the measuring end of tinykd.
+
+``tinykd boards`` (in ``tinykd.firmware.cli_commands``) shows the attached boards with
+``discovery.print_attached_boards``.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,6 @@ DEFAULT_OUT = "runs/bench"
 
 
 def add_parsers(sub) -> None:
-    boards = sub.add_parser(
-        "boards", help="attached boards (USB VID:PID matched against boards/*.toml)"
-    )
-    boards.add_argument("--profiles", action="store_true", help="list every board profile instead")
-    boards.set_defaults(handler=command_boards)
-
     emulate = sub.add_parser(
         "emulate",
         help="an emulated board: the firmware core on the host, TFLM behind it, on a socket or pty",
@@ -133,35 +131,6 @@ def _start_qemu_board(model, board, tflm_dir, progress):
     return qemu, image, note
 
 
-# ---- tinykd boards ------------------------------------------------------------------
-
-
-def command_boards(args) -> int:
-    from tinykd.boards import board_registry
-
-    registry = board_registry()
-    if args.profiles:
-        for name in registry.names():
-            board = registry.get(name)
-            print(
-                f"{name:22} {board.title:44} {board.cpu_hz / 1e6:5.0f} MHz "
-                f"{board.sram_bytes // 1024:5d} KB SRAM {board.flash_bytes // 1024:6d} KB flash  "
-                f"{', '.join(board.usb_ids) or '-'}"
-            )
-        return 0
-    from tinykd.measure.harness.discovery import attached_boards
-
-    attached = attached_boards()
-    if not attached:
-        print(
-            "No attached board matches a profile in boards/*.toml (tinykd boards --profiles lists them)."
-        )
-        return 0
-    for found in attached:
-        print(f"{found.port:16} {found.usb_id}  {found.names:28} {found.description}")
-    return 0
-
-
 # ---- tinykd emulate -----------------------------------------------------------------
 
 
@@ -256,7 +225,7 @@ def _session_options(args, baud: int):
     )
 
 
-def _run_on_port(url: str, model, inputs, args, baud: int, label: str):
+def _run_on_port(url: str, model, inputs, args, baud: int, label: str, alone: bool):
     from tinykd.measure.harness.progress_bar import ProgressBar
     from tinykd.measure.harness.runner import BoardSession, DeviceGone, run_benchmark
 
@@ -269,7 +238,12 @@ def _run_on_port(url: str, model, inputs, args, baud: int, label: str):
                 f"Cannot open {url}: {error}. Is the board attached (tinykd boards lists them) "
                 "or the emulator running (tinykd emulate)?"
             ) from None
-        return run_benchmark(session, inputs, retries=args.retries, progress=ProgressBar(label))
+        return run_benchmark(
+            session,
+            inputs,
+            retries=args.retries,
+            progress=ProgressBar(label, in_place=None if alone else False),
+        )
     finally:
         session.close()
 
@@ -285,13 +259,14 @@ def command_bench(args) -> int:
         assemble_report,
         device_section,
         load_bench_data,
+        model_fit,
         model_from_file,
         model_section,
         models_from_run,
         resolve_board,
     )
     from tinykd.measure.harness.report import write_report
-    from tinykd.measure.memory import elf_sizes, fit_on_board
+    from tinykd.measure.memory import elf_sizes
     from tinykd.progress import Progress
 
     if args.qemu:  # a missing TFLM tree or a wrong board fails before any data is loaded
@@ -343,11 +318,7 @@ def command_bench(args) -> int:
             processes.append(process)
             ports.append((url, emulated_board))
             if teacher is not None and teacher_port is None:
-                fit = fit_on_board(
-                    emulated_board,
-                    tflite_bytes=len(teacher.tflite),
-                    arena_bytes=teacher.arena_bytes,
-                )
+                fit = model_fit(teacher, emulated_board)
                 if fit.fits:
                     process, teacher_port = start_emulator_process(
                         teacher.path, board=board_name, baud=args.baud, pacing=pacing
@@ -383,7 +354,9 @@ def command_bench(args) -> int:
                 baud = args.baud or (board.baud if board else 115200)
                 inputs = model.quantized_inputs(data.x)
                 label = f"{model.name}@{url}" if len(jobs) > 1 else model.name
-                futures.append(pool.submit(_run_on_port, url, model, inputs, args, baud, label))
+                futures.append(
+                    pool.submit(_run_on_port, url, model, inputs, args, baud, label, len(jobs) == 1)
+                )
             runs = [future.result() for future in futures]
     finally:
         for process in processes:

@@ -12,20 +12,23 @@ answer is unique, so a late reply to an earlier command is never taken for a new
 
 from __future__ import annotations
 
-import re
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinykd.firmware.protocol import (
+    MLPERF_CMD_SIZE,
+    READY,
+    Reply,
+    bulk_command,
+    db_commands,
+    infer_command,
+)
 from tinykd.measure.harness.link import Link, LinkTimeout
 
-READY = "m-ready"
 INIT_DONE = "m-init-done"
-HEX_COMMAND_PREFIX = "db "
-DEFAULT_COMMAND_SIZE = 80  # the MLPerf Tiny reference firmware's command buffer
 
 
 class DeviceReset(Exception):
@@ -74,7 +77,7 @@ class DeviceInfo:
 
     @property
     def command_size(self) -> int:
-        return self.number("cmd-size") or DEFAULT_COMMAND_SIZE
+        return self.number("cmd-size") or MLPERF_CMD_SIZE
 
     def to_dict(self) -> dict:
         return {
@@ -96,11 +99,7 @@ class Inference:
     lap_us: int | None  # difference of the two m-lap-us lines around the timed run
 
 
-_TKD_FIELD = re.compile(r"^m-tkd-([a-z0-9-]+)-\[(.*)\]$")
-_BRACKETED = re.compile(r"^m-([a-z-]+)-\[(.*)\]$")
-
-
-def _bracketed(lines: list[str], prefix: str) -> str | None:
+def _bracketed(lines, prefix: str) -> str | None:
     """The text inside ``<prefix>[…]`` of the first line that has it."""
     for line in lines:
         if line.startswith(prefix + "[") and line.endswith("]"):
@@ -108,8 +107,9 @@ def _bracketed(lines: list[str], prefix: str) -> str | None:
     return None
 
 
-def _errors(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.startswith("e-")]
+def _reply(lines: list[str]) -> Reply:
+    """The reply without its closing ``m-ready``."""
+    return Reply(tuple(lines[:-1] if lines and lines[-1] == READY else lines))
 
 
 class DeviceClient:
@@ -214,11 +214,7 @@ class DeviceClient:
         profile = self.transact("profile%")
         info.profile = _bracketed(profile, "m-profile-") or ""
         info.model = _bracketed(profile, "m-model-") or ""
-        tkd_lines = self.transact("tkd-info%", reply_bytes=600)
-        for line in tkd_lines:
-            match = _TKD_FIELD.match(line)
-            if match:
-                info.tkd[match.group(1)] = match.group(2)
+        info.tkd = _reply(self.transact("tkd-info%", reply_bytes=600)).values()
         help_lines = self.transact("help%", reply_bytes=1200)
         info.commands = frozenset(
             line.split()[0] for line in help_lines if line.strip() and ":" in line
@@ -228,45 +224,43 @@ class DeviceClient:
         return info
 
     # ---- loading an input --------------------------------------------------------
-    def load_binary(self, data: bytes) -> None:
-        """tkd-bulk: the raw bytes after ``m-tkd-bulk-ready``, checked by CRC-32 on the device."""
-        size = len(data)
-        announced = f"m-tkd-bulk-ready-[{size}]"
-        lines = self.transact(
-            f"tkd-bulk {size} {zlib.crc32(data):08x}%",
-            until=lambda line: line == READY or line.startswith("m-tkd-bulk-ready-"),
+    def load_binary(self, data: bytes, stream: bool = True) -> None:
+        """tkd-bulk: N raw bytes checked by CRC-32 on the device.
+
+        ``stream``: the raw bytes follow the command in the same write instead of after
+        ``m-tkd-bulk-ready`` comes back. The core switches to raw mode the moment it reads
+        the command's ``%`` and takes bytes as they arrive, so this saves a round trip per
+        sample; it needs a receive buffer of a few dozen bytes (every supported board has one).
+        """
+        announced = f"m-tkd-bulk-ready-[{len(data)}]"
+        command = bulk_command(data)
+        deadline = self._deadline(self.timeouts.command, len(command) + len(data) + 64)
+        self.link.write(command + data if stream else command)
+        lines = self.read_reply(
+            deadline, until=lambda line: line == READY or line.startswith("m-tkd-bulk-ready-")
         )
         if lines[-1] != announced:
-            errors = _errors(lines)
-            if errors and lines[-1] == READY:
-                raise DeviceError(errors[0])
-            raise ProtocolError(f"expected {announced}, got {lines[-1]!r}")
-        deadline = self._deadline(self.timeouts.command, size + 32)
-        self.link.write(data)
-        lines = self.read_reply(deadline)
-        if _errors(lines):
-            raise DeviceError(_errors(lines)[0])
-        if "m-load-done" not in lines:
-            raise ProtocolError(f"tkd-bulk ended without m-load-done: {lines}")
+            raise self._unexpected("tkd-bulk", lines)
+        if not stream:
+            self.link.write(data)
+        reply = _reply(self.read_reply(deadline))
+        if reply.errors or "m-load-done" not in reply.lines:
+            raise self._unexpected("tkd-bulk data", list(reply.lines))
 
     def load_hex(self, data: bytes, command_size: int, verify: bool = False) -> None:
-        """The standard path: ``db load N%`` then ``db HH…%`` chunks that fit the command buffer."""
-        size = len(data)
-        lines = self.transact(f"db load {size}%")
-        if f"m-[Expecting {size} bytes]" not in lines:
+        """The standard path: ``db load N%`` then ``db HH…%`` chunks, one reply at a time."""
+        load, *chunks = db_commands(data, command_size)
+        lines = self.transact(load.decode("ascii"))
+        if f"m-[Expecting {len(data)} bytes]" not in lines:
             raise self._unexpected("db load", lines)
-        per_command = max(1, (command_size - len(HEX_COMMAND_PREFIX)) // 2)
-        for start in range(0, size, per_command):
-            chunk = data[start : start + per_command]
-            lines = self.transact(f"db {chunk.hex()}%")
-            done = start + len(chunk) == size
-            if _errors(lines) or ("m-load-done" in lines) != done:
-                raise self._unexpected("db", lines)
+        for number, chunk in enumerate(chunks, 1):
+            reply = _reply(self.transact(chunk.decode("ascii")))
+            if reply.errors or ("m-load-done" in reply.lines) != (number == len(chunks)):
+                raise self._unexpected("db", list(reply.lines))
         if verify:
-            echoed = self.read_back(size)
+            echoed = self.read_back(len(data))
             if echoed != data:
-                first = next(i for i in range(size) if i >= len(echoed) or echoed[i] != data[i])
-                raise ProtocolError(f"db print differs from the input sent (first at byte {first})")
+                raise ProtocolError("db print differs from the input sent (corrupted on the way)")
 
     def read_back(self, size: int) -> bytes:
         """``db print%``: the bytes the device holds (``m-buffer-HH-HH-…`` lines)."""
@@ -283,8 +277,9 @@ class DeviceClient:
 
     @staticmethod
     def _unexpected(command: str, lines: list[str]) -> Exception:
-        errors = _errors(lines)
-        if errors:
+        """A clean ``e-[…]`` answer is a ``DeviceError``; anything else breaks the protocol."""
+        errors = [line for line in lines if line.startswith("e-")]
+        if errors and lines[-1] == READY:
             return DeviceError(f"{command}: {errors[0]}")
         return ProtocolError(f"{command}: unexpected reply {lines}")
 
@@ -303,23 +298,26 @@ class DeviceClient:
         The raw int8 outputs and the three-decimal m-results come from the same inference;
         they are checked against each other, so a corrupted digit in either is caught.
         """
-        commands = (
-            "infer 1 0%" + ("tkd-output%" if raw_output else "") + ("tkd-ticks%" if ticks else "")
-        )
+        commands = infer_command(1, 0) + (b"tkd-output%" if raw_output else b"")
+        commands += b"tkd-ticks%" if ticks else b""
         reply_bytes = 120 + num_classes * 10 + (40 + 2 * num_classes if raw_output else 0)
         deadline = self._deadline(self.timeouts.infer, len(commands) + reply_bytes + 200)
-        self.link.write(commands.encode("ascii"))
-        infer_lines = self.read_reply(deadline)
-        if _errors(infer_lines):
-            raise DeviceError(f"infer: {_errors(infer_lines)[0]}")
-        scores_text = _bracketed(infer_lines, "m-results-")
-        if "m-infer-done" not in infer_lines or scores_text is None:
-            raise ProtocolError(f"infer: unexpected reply {infer_lines}")
-        scores = _parse_scores(scores_text, num_classes)
-        laps = [int(line[9:]) for line in infer_lines if re.fullmatch(r"m-lap-us-\d+", line)]
+        self.link.write(commands)
+        lines = self.read_reply(deadline)
+        reply = _reply(lines)
+        if reply.errors or "m-infer-done" not in reply.lines:
+            raise self._unexpected("infer", lines)
+        scores = _numbers(reply.results, num_classes, "m-results")
+        try:
+            laps = reply.laps_us()
+        except ValueError:
+            raise ProtocolError(f"infer: garbled m-lap-us line in {lines}") from None
         lap_us = laps[-1] - laps[-2] if len(laps) >= 2 else None
         if raw_output:
-            output = _parse_raw_output(self.read_reply(deadline), num_classes)
+            lines = self.read_reply(deadline)
+            output = np.asarray(
+                _numbers(_reply(lines).int8_output, num_classes, "tkd-output"), dtype=np.int8
+            )
             expected = (output.astype(np.float32) - np.float32(output_zero_point)) * np.float32(
                 output_scale
             )
@@ -332,32 +330,20 @@ class DeviceClient:
             output = np.clip(requantized, -128, 127).astype(np.int8)
         tick_count = None
         if ticks:
-            tick_lines = self.read_reply(deadline)
-            value = _bracketed(tick_lines, "m-tkd-ticks-per-inference-")
-            if value is None or not value.isdigit():
-                raise ProtocolError(f"tkd-ticks: unexpected reply {tick_lines}")
+            lines = self.read_reply(deadline)
+            value = _reply(lines).values().get("ticks-per-inference", "")
+            if not value.isdigit():
+                raise self._unexpected("tkd-ticks", lines)
             tick_count = int(value)
         return Inference(output=output, scores=scores, ticks=tick_count, lap_us=lap_us)
 
 
-def _parse_scores(text: str, num_classes: int) -> list[float]:
+def _numbers(parse: Callable[[], list], count: int, what: str) -> list:
+    """``parse()`` checked: ``count`` numbers, or a ``ProtocolError`` (garbled or missing)."""
     try:
-        scores = [float(value) for value in text.split(",")]
-    except ValueError:
-        raise ProtocolError(f"m-results is not a list of numbers: {text!r}") from None
-    if len(scores) != num_classes:
-        raise ProtocolError(f"m-results has {len(scores)} values, the model has {num_classes}")
-    return scores
-
-
-def _parse_raw_output(lines: list[str], num_classes: int) -> np.ndarray:
-    errors = _errors(lines)
-    if errors:
-        raise DeviceError(f"tkd-output: {errors[0]}")
-    text = _bracketed(lines, "m-tkd-output-")
-    if text is None or len(text) != 2 * num_classes:
-        raise ProtocolError(f"tkd-output: unexpected reply {lines}")
-    try:
-        return np.frombuffer(bytes.fromhex(text), dtype=np.int8).copy()
-    except ValueError:
-        raise ProtocolError(f"tkd-output is not hex: {text!r}") from None
+        values = parse()
+    except (ValueError, KeyError):
+        raise ProtocolError(f"{what} missing or not numbers (a corrupted reply)") from None
+    if len(values) != count:
+        raise ProtocolError(f"{what} has {len(values)} values, the model has {count}")
+    return values

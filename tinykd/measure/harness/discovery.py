@@ -53,3 +53,14 @@ def attached_boards(ports=None) -> list[AttachedBoard]:
                 )
             )
     return sorted(found, key=lambda attached: attached.port)
+
+
+def print_attached_boards(ports=None) -> None:
+    """The ``Attached:`` part of ``tinykd boards``: one line per matching port."""
+    attached = attached_boards(ports)
+    if not attached:
+        print("\nAttached: no serial port with a USB id from these profiles.")
+        return
+    print("\nAttached (tinykd bench --all benchmarks each):")
+    for found in attached:
+        print(f"  {found.port:16} {found.usb_id}  {found.names:28} {found.description}")

@@ -30,7 +30,10 @@ def _latency(latency: dict | None) -> str:
     if not latency or not latency.get("samples"):
         return "–"
     text = f"{latency['median_ms']:.3g} / {latency['p90_ms']:.3g} / {latency['p99_ms']:.3g}"
-    return text + (" (estimated)" if latency.get("estimated") else "")
+    if latency.get("estimated"):
+        return text + " (estimated)"
+    unit = latency.get("unit", "")
+    return text + (f" (from {unit} counts)" if unit not in ("cycles", "us", "") else "")
 
 
 def _results_rows(report: dict) -> list[list[str]]:

@@ -71,6 +71,7 @@ class SessionOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     transport: str = "auto"  # "binary" needs tkd-bulk; "hex" is the MLPerf Tiny db path
     verify_hex: bool = False  # read each hex-loaded input back with db print
+    stream_bulk: bool = True  # tkd-bulk: raw bytes right behind the command (no round trip)
     handshake_attempts: int = 3
     reconnect_attempts: int = 5
     reconnect_wait: float = 0.5  # doubled after each failed attempt
@@ -208,7 +209,7 @@ class BoardSession:
     # ---- one sample ----------------------------------------------------------------
     def load(self, data: bytes) -> None:
         if self.transport == "binary":
-            self.client.load_binary(data)
+            self.client.load_binary(data, stream=self.options.stream_bulk)
         else:
             self.client.load_hex(data, self.info.command_size, verify=self.options.verify_hex)
 
