@@ -186,16 +186,17 @@ def command_flash(args) -> int:
 
 def command_train_and_flash(args) -> int:
     from tinykd.boards import load_board
+
+    if load_board(args.board).qemu is not None:  # a missing TFLM tree fails before training
+        from tinykd.firmware.tflm_library import find_tflm_tree
+
+        find_tflm_tree()
     from tinykd.config import load_config
     from tinykd.firmware.deploy import deploy, firmware_arena, model_files_from_tflite
     from tinykd.pipeline import results_table, run_distillation, write_run
     from tinykd.progress import Progress
 
     board = load_board(args.board)  # fail on a typo before training
-    if board.qemu is not None:  # ... or on a missing TFLM tree
-        from tinykd.firmware.tflm_library import find_tflm_tree
-
-        find_tflm_tree()
     config = load_config(args.config, args.set)
     progress = Progress()
     data, rows, notes = run_distillation(config, progress)
