@@ -49,3 +49,11 @@ def test_qemu_command_line():
     assert "-icount shift=0" in joined and "-monitor none" in joined
     assert "-serial tcp:127.0.0.1:4321,server=on,wait=on,nodelay=on" in joined
     assert command[-2:] == ["-kernel", "fw.elf"]
+
+
+def test_report_calls_qemu_latency_instructions():
+    from tinykd.measure.harness.report import _latency
+
+    latency = {"samples": 3, "median_ms": 1.57216, "p90_ms": 1.6, "p99_ms": 1.7}
+    cell = _latency({**latency, "unit": "instructions", "median_ticks": 1572160.0})
+    assert cell.startswith("1,572,160 instructions per inference") and "cycles" not in cell

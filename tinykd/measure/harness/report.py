@@ -33,6 +33,9 @@ def _latency(latency: dict | None) -> str:
     if latency.get("estimated"):
         return text + " (estimated)"
     unit = latency.get("unit", "")
+    if unit == "instructions" and latency.get("median_ticks"):
+        # QEMU -icount: an instruction count, not cycles; the ms are virtual time (1 ns each)
+        return f"{latency['median_ticks']:,.0f} instructions per inference ({text} at 1 ns each)"
     return text + (f" (from {unit} counts)" if unit not in ("cycles", "us", "") else "")
 
 
