@@ -34,6 +34,9 @@ def bench_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--student-width", type=float, default=1.0, help="student width multiplier")
     parser.add_argument(
+        "--teacher-epochs", type=int, default=0, help="0 = the demo's teacher budget"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run (digits, 2 epochs, 1 seed)"
     )
     return parser
@@ -47,6 +50,8 @@ def bench_config(args, **overrides) -> RunConfig:
         f"student.epochs={args.epochs}",
         f"student.width={args.student_width}",
     ]
+    if args.teacher_epochs:
+        settings.append(f"teacher.epochs={args.teacher_epochs}")
     if args.quick:
         settings = ['data.dataset="digits"', "student.epochs=2", "teacher.epochs=2"]
         args.seeds = 1
