@@ -9,8 +9,12 @@ from tinykd.compress.fine_tune import FineTune, fine_tune
 from tinykd.compress.prune import magnitude_prune_distill, weight_sparsity
 from tinykd.compress.qat import qat_distill, quantize_aware
 from tinykd.compress.quantize import convert_int8
+from tinykd.compress.steps import COMPRESSION_STEPS, StepSettings, apply_steps
 
 __all__ = [
+    "COMPRESSION_STEPS",
+    "StepSettings",
+    "apply_steps",
     "FineTune",
     "channel_prune_distill",
     "convert_int8",
