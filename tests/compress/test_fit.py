@@ -84,3 +84,12 @@ def test_a_real_board_profile_satisfies_the_budget_protocol():
     board = boards.load_board("nano33ble")
     report = check_fit(model_bytes=20_000, operators=["CONV_2D"], arena_bytes=10_000, board=board)
     assert report.flash_bytes == board.flash_bytes and report.fits
+
+
+def test_firmware_arena_is_the_measured_minimum_plus_margin_rounded_to_16():
+    from tinykd.measure.arena import arena_with_margin
+
+    assert arena_with_margin(2_784) == 2_784
+    assert arena_with_margin(2_785) == 2_800
+    assert arena_with_margin(2_785, 100) == 2_896  # 2,885 rounded up
+    assert arena_with_margin(2_784, -50) == 2_784  # a negative margin never shrinks it
