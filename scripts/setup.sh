@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist)
+APT_PACKAGES=(dataset-fashion-mnist gcc g++)  # gcc/g++: the firmware core is built and tested on the host
 
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""
