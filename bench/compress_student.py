@@ -15,6 +15,7 @@ import gzip
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from common import (
     bench_arguments,
     bench_config,
@@ -105,15 +106,13 @@ def measure(step, model, architecture, data, calibration, seconds, quantize=True
     return row
 
 
-def fit_lines(rows: list[Row]) -> list[str]:
-    """Fits-the-board check of every int8 row on a few boards (needs tinykd.boards)."""
-    try:
-        from tinykd.boards import load_board
-    except ImportError:
-        return ["(board profiles not available: tinykd.boards is not installed in this tree)"]
+def fit_lines(rows: list[Row], data) -> list[str]:
+    """Fits-the-board check of every int8 row on a few boards."""
+    from tinykd.boards import load_board
     from tinykd.export.fit import check_fit, misfit_message
     from tinykd.measure.arena import arena_with_margin
 
+    input_bytes = int(np.prod(data.input_shape))
     lines = []
     for name in FIT_BOARDS:
         board = load_board(name)
@@ -121,13 +120,14 @@ def fit_lines(rows: list[Row]) -> list[str]:
             if row.int8_accuracy is None:
                 continue
             report = check_fit(
+                board,
                 model_bytes=row.tflite_bytes,
                 operators=row.operators,
                 arena_bytes=arena_with_margin(row.arena_bytes),
-                board=board,
+                input_bytes=input_bytes,
             )
             verdict = "fits" if report.fits else misfit_message(report, row.step)
-            lines.append(f"- {board.name} / {row.step}: {verdict}; {report.summary()}")
+            lines.append(f"- {board.name} / {row.step}: {verdict}; {'; '.join(report.lines())}")
     return lines
 
 
@@ -239,7 +239,7 @@ def main() -> None:
         "of the PTQ model."
     )
     print("\nFits-the-board check (arena rounded to 16 bytes, default stack margin):")
-    print("\n".join(fit_lines(rows)))
+    print("\n".join(fit_lines(rows, data)))
 
 
 if __name__ == "__main__":
