@@ -76,6 +76,7 @@ class CompressionConfig:
     learning_rate: float = 5e-4
     sparsity: float = 0.5  # magnitude_prune: final fraction of zero weights
     channel_fraction: float = 0.5  # channel_prune: fraction of each layer's channels removed
+    channel_learning_rate: float = 2e-3  # channel_prune re-trains a narrower net: a higher rate
 
 
 @dataclass

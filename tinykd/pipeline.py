@@ -214,6 +214,7 @@ def compress_student(config: RunConfig, data: SplitData, teacher, student, progr
         ),
         sparsity=options.sparsity,
         channel_fraction=options.channel_fraction,
+        channel_learning_rate=options.channel_learning_rate,
     )
     progress.say(f"    steps: {' → '.join(options.steps)}, {options.epochs} epochs each")
     return apply_steps(student, data, teacher, options.steps, settings)

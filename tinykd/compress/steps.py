@@ -7,6 +7,7 @@ wrappers are what the converter reads, and neither kind of pruning can rewrite t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from tinykd.compress.channel_prune import channel_prune_distill
@@ -27,6 +28,9 @@ class StepSettings:
     fine_tune: FineTune
     sparsity: float = 0.5  # magnitude_prune: final fraction of zero weights
     channel_fraction: float = 0.5  # channel_prune: fraction of each layer's channels removed
+    # A narrower network re-learns more than a quantized or sparse one: on Fashion-MNIST
+    # (ds_cnn, half the channels, 3 epochs) 2e-3 recovered 83.8 % where 5e-4 gave 78.4 %.
+    channel_learning_rate: float = 2e-3
 
 
 @COMPRESSION_STEPS.register("qat")
@@ -43,8 +47,9 @@ def _magnitude_prune(student, data, teacher, settings: StepSettings):
 
 @COMPRESSION_STEPS.register("channel_prune")
 def _channel_prune(student, data, teacher, settings: StepSettings):
+    retrain = dataclasses.replace(settings.fine_tune, learning_rate=settings.channel_learning_rate)
     return channel_prune_distill(
-        student, data, teacher, fraction=settings.channel_fraction, settings=settings.fine_tune
+        student, data, teacher, fraction=settings.channel_fraction, settings=retrain
     )
 
 
