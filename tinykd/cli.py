@@ -17,7 +17,7 @@ from tinykd import __version__
 from tinykd.errors import TinyKDError
 
 # Commands contributed by other stages: modules with ``add_parsers(subparsers)``.
-COMMAND_MODULES: list[str] = ["tinykd.firmware.cli_commands"]
+COMMAND_MODULES: list[str] = ["tinykd.firmware.cli_commands", "tinykd.measure.harness.cli"]
 
 QUICK_OVERRIDES = [
     "data.train_limit=6000",
