@@ -1,4 +1,4 @@
-"""Run configuration: one TOML file (data, teacher, student, distillation, quantization, output).
+"""Run configuration: one TOML file (data, teacher, student, distillation, compression, output).
 
 Every section is a dataclass; its fields are the allowed keys with their types and
 defaults. Loading checks the whole file at once and reports *every* unknown key and wrong
@@ -73,6 +73,16 @@ class QuantizationConfig:
 
 
 @dataclass
+class CompressionConfig:
+    steps: list[str] = field(default_factory=list)  # channel_prune, magnitude_prune, qat (last)
+    epochs: int = 3  # fine-tuning epochs under the teacher after each step
+    learning_rate: float = 5e-4
+    sparsity: float = 0.5  # magnitude_prune: final fraction of zero weights
+    channel_fraction: float = 0.5  # channel_prune: fraction of each layer's channels removed
+    channel_learning_rate: float = 2e-3  # channel_prune re-trains a narrower net: a higher rate
+
+
+@dataclass
 class ExportConfig:
     arena_margin: int = 0  # bytes added to TFLM's measured minimum arena (rounded to 16)
 
@@ -90,6 +100,7 @@ class RunConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -228,6 +239,22 @@ def _check_weight_init(pairs: list[dict], problems: list[str]) -> None:
             )
 
 
+def _check_compression(compression: CompressionConfig, problems: list[str]) -> None:
+    from tinykd.compress.steps import step_order_problems
+
+    problems.extend(f"compression.steps: {p}" for p in step_order_problems(compression.steps))
+    if compression.steps and compression.epochs < 1:
+        problems.append("compression.epochs: fine-tuning needs at least 1 epoch")
+    if not 0.0 < compression.sparsity < 1.0:
+        problems.append(
+            f"compression.sparsity: expected a fraction in (0, 1), got {compression.sparsity}"
+        )
+    if not 0.0 <= compression.channel_fraction < 1.0:
+        problems.append(
+            f"compression.channel_fraction: expected a fraction in [0, 1), got {compression.channel_fraction}"
+        )
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b=value`` → (["a", "b"], value); the value is read as TOML, else as a string."""
     if "=" not in text:
@@ -257,6 +284,7 @@ def config_from_dict(table: dict) -> RunConfig:
     config = _build_section(RunConfig, table, "", problems)
     _check_losses(config.distillation.losses, problems)
     _check_weight_init(config.distillation.weight_init, problems)
+    _check_compression(config.compression, problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config

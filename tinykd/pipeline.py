@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinykd import __version__
-from tinykd.compress import convert_int8
+from tinykd.compress import FineTune, StepSettings, apply_steps, convert_int8
 from tinykd.config import RunConfig, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
 from tinykd.errors import TinyKDError
@@ -243,6 +243,26 @@ def train_student(
     )
 
 
+def compress_student(config: RunConfig, data: SplitData, teacher, student, progress: Progress):
+    """The configured compression steps applied to ``student``, each fine-tuned under the teacher."""
+    options = config.compression
+    settings = StepSettings(
+        fine_tune=FineTune(
+            epochs=options.epochs,
+            batch_size=config.student.batch_size,
+            learning_rate=options.learning_rate,
+            losses=tuple(config.distillation.losses),
+            hard_label_weight=config.distillation.hard_label_weight,
+            seed=config.seed,
+        ),
+        sparsity=options.sparsity,
+        channel_fraction=options.channel_fraction,
+        channel_learning_rate=options.channel_learning_rate,
+    )
+    progress.say(f"    steps: {' → '.join(options.steps)}, {options.epochs} epochs each")
+    return apply_steps(student, data, teacher, options.steps, settings)
+
+
 def measure_int8(
     role: str,
     model,
@@ -354,6 +374,10 @@ def run_distillation(
         f"Distilled student ({', '.join(loss['name'] for loss in config.distillation.losses)})"
     )
     distilled = train_student(config, data, progress, teacher=teacher, label="distilled")
+    compressed = None
+    if config.compression.steps:
+        progress.step("Compression of the distilled student under the teacher")
+        compressed = compress_student(config, data, teacher, distilled.model, progress)
     progress.step("int8 quantization, TFLM evaluation and arena measurement")
     rows = [
         measure_int8(
@@ -385,6 +409,18 @@ def run_distillation(
             distilled.seconds_per_epoch,
         ),
     ]
+    if compressed is not None:
+        model, seconds = compressed
+        epochs = config.compression.epochs * len(config.compression.steps)
+        rows.append(
+            measure_int8(
+                "compressed", model, data, config, progress, seconds, seconds / max(1, epochs)
+            )
+        )
+        notes.append(
+            f"compressed = distilled student → {' → '.join(config.compression.steps)}, "
+            f"{config.compression.epochs} fine-tuning epochs under the teacher per step."
+        )
     if rows[0].int8_samples < len(data.y_test):
         notes.append(
             f"Teacher int8 accuracy measured on the first {rows[0].int8_samples} test samples (TFLM reference kernels are slow for its {rows[0].macs:,} MACs)."

@@ -130,8 +130,8 @@ def _model_files(args) -> dict[str, str]:
 
 def command_render(args) -> int:
     from tinykd.boards import load_board
+    from tinykd.export.fit import check_fit
     from tinykd.firmware.deploy import model_facts
-    from tinykd.firmware.fit import check_fit
     from tinykd.firmware.render import render_project
 
     board = load_board(args.board)
