@@ -32,6 +32,10 @@ def bench_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=12, help="student epochs")
     parser.add_argument("--train-limit", type=int, default=0, help="0 = all 54,000 training images")
     parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--student-width", type=float, default=1.0, help="student width multiplier")
+    parser.add_argument(
+        "--teacher-epochs", type=int, default=0, help="0 = the demo's teacher budget"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run (digits, 2 epochs, 1 seed)"
     )
@@ -44,7 +48,10 @@ def bench_config(args, **overrides) -> RunConfig:
         f'data.dataset="{args.dataset}"',
         f"data.train_limit={args.train_limit}",
         f"student.epochs={args.epochs}",
+        f"student.width={args.student_width}",
     ]
+    if args.teacher_epochs:
+        settings.append(f"teacher.epochs={args.teacher_epochs}")
     if args.quick:
         settings = ['data.dataset="digits"', "student.epochs=2", "teacher.epochs=2"]
         args.seeds = 1
@@ -88,7 +95,7 @@ def train_student(
         batch_size=config.student.batch_size,
         learning_rate=config.student.learning_rate,
         seed=seed,
-        teacher=teacher if losses else None,
+        teacher=teacher if losses or kwargs.get("weight_init") else None,
         loss_configs=list(losses),
         hard_label_weight=kwargs.pop("hard_label_weight", config.distillation.hard_label_weight),
         **kwargs,

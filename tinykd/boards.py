@@ -66,6 +66,16 @@ class EspIdfTarget:
 
 
 @dataclass(frozen=True)
+class QemuTarget:
+    """A bare-metal image for a QEMU machine: arm-none-eabi-gcc flags and the HAL folder."""
+
+    machine: str  # qemu-system-arm -M <machine>
+    cpu_flags: tuple[str, ...]
+    hal: str  # firmware/hal/<hal>
+    linker_script: str  # file in the HAL folder
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     title: str
@@ -82,6 +92,7 @@ class Board:
     arduino: ArduinoTarget | None = None
     platformio: PlatformIOTarget | None = None
     esp_idf: EspIdfTarget | None = None
+    qemu: QemuTarget | None = None
     notes: str = ""
     source: Path | None = field(default=None, compare=False)
 
@@ -110,6 +121,8 @@ class Board:
             kinds.append("esp-idf")
         if self.is_emulated:
             kinds.append("host")
+        if self.qemu:
+            kinds.append("qemu")
         return kinds
 
     def estimate_cycles(self, macs_by_op: Mapping[str, int]) -> float:
@@ -228,6 +241,19 @@ def _esp_idf(table: _Table | None) -> EspIdfTarget | None:
     return target
 
 
+def _qemu(table: _Table | None) -> QemuTarget | None:
+    if table is None:
+        return None
+    target = QemuTarget(
+        machine=table.get("machine", str),
+        cpu_flags=table.strings("cpu_flags"),
+        hal=table.get("hal", str),
+        linker_script=table.get("linker_script", str),
+    )
+    table.finish()
+    return target
+
+
 def _cycles_per_mac(table: _Table | None) -> Mapping[str, float]:
     if table is None:
         raise TinyKDError("missing [cycles_per_mac] table (the latency model needs it).")
@@ -264,6 +290,7 @@ def parse_board(data: dict, name: str, source: Path | None = None) -> Board:
             arduino=_arduino(table.section("arduino")),
             platformio=_platformio(table.section("platformio")),
             esp_idf=_esp_idf(table.section("esp_idf")),
+            qemu=_qemu(table.section("qemu")),
             source=source,
         )
     except TinyKDError as error:
@@ -293,9 +320,15 @@ def _check_consistency(board: Board, where: str) -> None:
         raise TinyKDError(
             f"{where}: cycle_counter 'ccount' needs an Xtensa CPU, not {board.cpu!r}."
         )
+    if (board.cycle_counter == "icount") != (board.qemu is not None):
+        raise TinyKDError(
+            f"{where}: cycle_counter 'icount' (instructions under QEMU) and a [qemu] table go "
+            "together."
+        )
     if not board.project_kinds():
         raise TinyKDError(
-            f"{where}: no way to build firmware: add an [arduino], [platformio] or [esp_idf] table."
+            f"{where}: no way to build firmware: add an [arduino], [platformio], [esp_idf] "
+            "or [qemu] table."
         )
     if board.arduino is None and board.platformio is not None:
         raise TinyKDError(f"{where}: [platformio] builds the Arduino sketch: add [arduino] too.")

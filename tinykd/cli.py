@@ -17,7 +17,7 @@ from tinykd import __version__
 from tinykd.errors import TinyKDError
 
 # Commands contributed by other stages: modules with ``add_parsers(subparsers)``.
-COMMAND_MODULES: list[str] = ["tinykd.firmware.cli_commands"]
+COMMAND_MODULES: list[str] = ["tinykd.firmware.cli_commands", "tinykd.measure.harness.cli"]
 
 QUICK_OVERRIDES = [
     "data.train_limit=6000",
@@ -126,7 +126,9 @@ def command_list(args) -> int:
     else:
         from tinykd.distill import LOSSES
 
-        print("\n".join(LOSSES.names()))
+        for name in LOSSES.names():
+            summary = (LOSSES.get(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:20s} {summary}")
     return 0
 
 

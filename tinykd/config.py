@@ -1,4 +1,4 @@
-"""Run configuration: one TOML file (data, teacher, student, distillation, quantization, output).
+"""Run configuration: one TOML file (data, teacher, student, distillation, compression, output).
 
 Every section is a dataclass; its fields are the allowed keys with their types and
 defaults. Loading checks the whole file at once and reports *every* unknown key and wrong
@@ -62,6 +62,9 @@ class DistillationConfig:
     losses: list[dict] = field(
         default_factory=lambda: [{"name": "kd", "weight": 1.0, "temperature": 4.0}]
     )
+    # Start the student from projected teacher kernels:
+    # [{ teacher_layer = "...", student_layer = "...", projection = "select" | "svd" }]
+    weight_init: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +79,16 @@ class StrategyConfig:
 @dataclass
 class QuantizationConfig:
     calibration_samples: int = 200
+
+
+@dataclass
+class CompressionConfig:
+    steps: list[str] = field(default_factory=list)  # channel_prune, magnitude_prune, qat (last)
+    epochs: int = 3  # fine-tuning epochs under the teacher after each step
+    learning_rate: float = 5e-4
+    sparsity: float = 0.5  # magnitude_prune: final fraction of zero weights
+    channel_fraction: float = 0.5  # channel_prune: fraction of each layer's channels removed
+    channel_learning_rate: float = 2e-3  # channel_prune re-trains a narrower net: a higher rate
 
 
 @dataclass
@@ -97,6 +110,7 @@ class RunConfig:
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -187,13 +201,68 @@ def _check_losses(losses: list[dict], problems: list[str]) -> None:
             )
             continue
         allowed = _loss_parameters(LOSSES.get(name)) | {"name"}
+        unknown = False
         for key in entry:
             if key not in allowed:
+                unknown = True
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 problems.append(
                     f"{where}.{key}: not a parameter of {name!r}{hint}; allowed: {', '.join(sorted(allowed))}"
                 )
+        if not unknown:
+            _check_loss_values(entry, where, problems)
+
+
+def _check_loss_values(entry: dict, where: str, problems: list[str]) -> None:
+    """Build the loss once so wrong values (a bad schedule, a negative temperature) show up now."""
+    from tinykd.distill.losses import build_loss
+
+    try:
+        build_loss(**entry)
+    except TinyKDError as exc:
+        problems.append(f"{where}: {str(exc).split(': ', 1)[-1]}")
+
+
+WEIGHT_INIT_KEYS = ("teacher_layer", "student_layer", "projection")
+
+
+def _check_weight_init(pairs: list[dict], problems: list[str]) -> None:
+    from tinykd.distill.losses.weights import FIXED_PROJECTIONS
+
+    for index, pair in enumerate(pairs):
+        where = f"distillation.weight_init[{index}]"
+        for key in pair:
+            if key not in WEIGHT_INIT_KEYS:
+                close = difflib.get_close_matches(key, WEIGHT_INIT_KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(
+                    f"{where}.{key}: unknown key{hint}; allowed: {', '.join(WEIGHT_INIT_KEYS)}"
+                )
+        for key in ("teacher_layer", "student_layer"):
+            if not isinstance(pair.get(key), str) or not pair.get(key):
+                problems.append(f"{where}.{key}: expected a layer name")
+        if pair.get("projection", "select") not in FIXED_PROJECTIONS:
+            problems.append(
+                f"{where}.projection: expected one of {', '.join(FIXED_PROJECTIONS)}, "
+                f"got {pair.get('projection')!r}"
+            )
+
+
+def _check_compression(compression: CompressionConfig, problems: list[str]) -> None:
+    from tinykd.compress.steps import step_order_problems
+
+    problems.extend(f"compression.steps: {p}" for p in step_order_problems(compression.steps))
+    if compression.steps and compression.epochs < 1:
+        problems.append("compression.epochs: fine-tuning needs at least 1 epoch")
+    if not 0.0 < compression.sparsity < 1.0:
+        problems.append(
+            f"compression.sparsity: expected a fraction in (0, 1), got {compression.sparsity}"
+        )
+    if not 0.0 <= compression.channel_fraction < 1.0:
+        problems.append(
+            f"compression.channel_fraction: expected a fraction in [0, 1), got {compression.channel_fraction}"
+        )
 
 
 def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
@@ -263,6 +332,8 @@ def config_from_dict(table: dict) -> RunConfig:
     config = _build_section(RunConfig, table, "", problems)
     _check_losses(config.distillation.losses, problems)
     _check_strategy(config.strategy, problems)
+    _check_weight_init(config.distillation.weight_init, problems)
+    _check_compression(config.compression, problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config

@@ -14,7 +14,8 @@ import numpy as np
 
 from tinykd._keras import keras
 from tinykd.data.pipeline import make_tf_dataset
-from tinykd.distill import Distiller, build_loss
+from tinykd.distill import Distiller, LossSchedule, build_loss, initialize_from_teacher
+from tinykd.distill.distiller import DEFAULT_CACHE_LIMIT_BYTES
 
 
 @dataclass
@@ -74,13 +75,29 @@ def train(
     augment: bool = False,
     flip: bool = False,
     callbacks: list = (),
+    weight_init: list[dict] = (),
+    teacher_outputs: dict | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place (distilled from ``teacher`` when losses are given)."""
+    """Train ``model`` in place (distilled from ``teacher`` when losses are given).
+
+    ``weight_init`` (with a teacher) first sets student kernels to projections of the
+    teacher's (:func:`~tinykd.distill.initialize_from_teacher`). Loss schedules are applied
+    by a :class:`~tinykd.distill.LossSchedule` callback. ``teacher_outputs``: the teacher's
+    tapped outputs for ``data.x_train`` computed once for several runs (then the teacher
+    pass is not part of this run's time).
+    """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
+    if teacher is not None and weight_init:
+        initialize_from_teacher(teacher, model, [dict(pair) for pair in weight_init])
     distiller = Distiller(
         model, teacher, losses, hard_label_weight=hard_label_weight if losses else 1.0
     )
+    callbacks = list(callbacks)
+    if any(loss.schedule for loss in losses):
+        callbacks.insert(0, LossSchedule(losses))
+    # Cached teacher outputs must fit in memory (feature taps of a large set may not).
+    fits_in_memory = distiller.teacher_cache_bytes(len(data.x_train)) <= DEFAULT_CACHE_LIMIT_BYTES
     seconds = fit_trainer(
         distiller,
         data,
@@ -88,10 +105,11 @@ def train(
         batch_size=batch_size,
         learning_rate=learning_rate,
         seed=seed,
-        cache_teacher=cache_teacher,
+        cache_teacher=cache_teacher and fits_in_memory,
         augment=augment,
         flip=flip,
         callbacks=callbacks,
+        precomputed=teacher_outputs,
     )
     return TrainResult(model=model, seconds=seconds, epochs=epochs)
 
@@ -108,17 +126,23 @@ def fit_trainer(
     augment: bool = False,
     flip: bool = False,
     callbacks: list = (),
+    precomputed: dict | None = None,
 ) -> float:
     """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
 
-    The trainer supplies ``make_targets(x, y, cache_teacher=...)``; everything else (optimizer,
-    schedule, shuffling, augmentation, validation) is the one shared recipe.
+    The trainer supplies ``make_targets(x, y, cache_teacher=..., precomputed=...)``;
+    everything else (optimizer, schedule, shuffling, augmentation, validation) is the one
+    shared recipe.
     """
     steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
     trainer.compile(optimizer=make_optimizer(learning_rate, steps))
     started = time.monotonic()
-    use_cache = cache_teacher and not augment
-    targets = trainer.make_targets(data.x_train, data.y_train, cache_teacher=use_cache)
+    targets = trainer.make_targets(
+        data.x_train,
+        data.y_train,
+        cache_teacher=cache_teacher and not augment,
+        precomputed=precomputed,
+    )
     train_set = make_tf_dataset(
         data.x_train,
         targets,

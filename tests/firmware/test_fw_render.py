@@ -22,7 +22,9 @@ CORE = [
 MODEL = ["model_data.h", "model_data.cc", "model_settings.h", "op_resolver.h"]
 
 
-@pytest.mark.parametrize("name", [n for n in list_boards() if n != "emulated"])
+@pytest.mark.parametrize(
+    "name", [n for n in list_boards() if "arduino" in load_board(n).project_kinds()]
+)
 def test_arduino_project_for_every_board(
     name, model_files, fixture_tflite, tmp_path, firmware_untouched
 ):

@@ -10,14 +10,16 @@ from pathlib import Path
 
 from tinykd.errors import TinyKDError
 
-HARNESS_PENDING = (
-    "Flashed. Benchmarking through the serial harness is not part of this tinykd version yet; "
-    "the board speaks the MLPerf Tiny protocol at {baud} baud on {port} (send `name%`)."
+FLASHED = (
+    "Flashed. The board speaks the MLPerf Tiny protocol at {baud} baud on {port}; "
+    "benchmark it with `tinykd bench --run RUN_DIR --port {port}`."
 )
 
 
 def add_parsers(sub) -> None:
-    boards = sub.add_parser("boards", help="list board profiles, or show one")
+    boards = sub.add_parser(
+        "boards", help="board profiles and the attached boards (USB VID:PID), or show one"
+    )
     boards.add_argument("name", nargs="?")
     boards.set_defaults(handler=command_boards)
 
@@ -57,6 +59,7 @@ def add_parsers(sub) -> None:
     one.add_argument("--board", required=True)
     one.add_argument("--port", default="auto", help="serial device, or auto (by USB VID:PID)")
     one.add_argument("--no-flash", action="store_true", help="stop after building")
+    one.add_argument("--no-bench", action="store_true", help="stop after flashing")
     one.add_argument("--kind", choices=["arduino", "esp-idf", "host"])
     _add_tool_argument(one)
     one.set_defaults(handler=command_train_and_flash)
@@ -107,6 +110,9 @@ def command_boards(args) -> int:
             f"{name:<22}{board.cpu:<15}{board.cpu_hz / 1e6:>5g}{board.usable_sram_bytes:>13,}"
             f"{board.usable_flash_bytes:>14,}  {', '.join(board.project_kinds())}"
         )
+    from tinykd.measure.harness.discovery import print_attached_boards
+
+    print_attached_boards()
     return 0
 
 
@@ -124,8 +130,8 @@ def _model_files(args) -> dict[str, str]:
 
 def command_render(args) -> int:
     from tinykd.boards import load_board
+    from tinykd.export.fit import check_fit
     from tinykd.firmware.deploy import model_facts
-    from tinykd.firmware.fit import check_fit
     from tinykd.firmware.render import render_project
 
     board = load_board(args.board)
@@ -175,12 +181,17 @@ def command_flash(args) -> int:
         raise TinyKDError("A host project is a program, not a board: run build/tinykd_fw instead.")
     port = resolve_port(board, args.port)
     flash_project(project, board, port, tool=args.tool)
-    print(HARNESS_PENDING.format(baud=board.baud, port=port))
+    print(FLASHED.format(baud=board.baud, port=port))
     return 0
 
 
 def command_train_and_flash(args) -> int:
     from tinykd.boards import load_board
+
+    if load_board(args.board).qemu is not None:  # a missing TFLM tree fails before training
+        from tinykd.firmware.tflm_library import find_tflm_tree
+
+        find_tflm_tree()
     from tinykd.config import load_config
     from tinykd.firmware.deploy import deploy, firmware_arena, model_files_from_tflite
     from tinykd.pipeline import results_table, run_distillation, write_run
@@ -200,6 +211,8 @@ def command_train_and_flash(args) -> int:
         labels=list(data.class_names),
         arena=firmware_arena(distilled.arena_bytes),
     )
+    if board.qemu is not None:
+        return _run_on_qemu_board(board, distilled.tflite, files, data, out_dir, progress)
     result = deploy(
         files,
         board,
@@ -209,8 +222,61 @@ def command_train_and_flash(args) -> int:
         port=None if args.no_flash or board.is_emulated else args.port,
         say=progress.say,
     )
+    if result.port and args.no_bench:
+        print(FLASHED.format(baud=board.baud, port=result.port))
+        return 0
     if result.port:
-        print(HARNESS_PENDING.format(baud=board.baud, port=result.port))
-    else:
-        print(f"Firmware project: {result.project.root} (not flashed)")
+        return _benchmark_after_flash(out_dir, board, ["--port", result.port], progress)
+    if board.is_emulated and not (args.no_flash or args.no_bench):
+        return _benchmark_after_flash(out_dir, board, ["--emulate"], progress)
+    print(f"Firmware project: {result.project.root} (not flashed)")
     return 0
+
+
+def _benchmark_after_flash(out_dir: Path, board, device_arguments: list[str], progress) -> int:
+    """The last stage of train-and-flash: the serial harness on the board just flashed."""
+    from tinykd.cli import main as tinykd_main
+
+    progress.step(f"Benchmark on {board.title} through the serial harness")
+    return tinykd_main(
+        [
+            "bench",
+            "--run",
+            str(out_dir),
+            "--board",
+            board.name,
+            *device_arguments,
+            "--out",
+            str(out_dir / "bench"),
+        ]
+    )
+
+
+QEMU_SAMPLES = 1000  # test samples run in QEMU after train-and-flash (~0.1-0.3 s each)
+
+
+def _run_on_qemu_board(board, tflite, files, data, out_dir: Path, progress) -> int:
+    """A QEMU board needs no flashing: build, boot in QEMU and benchmark the test samples."""
+    from tinykd.firmware.qemu_bench import run_emulated
+    from tinykd.firmware.tflm_library import find_tflm_tree
+    from tinykd.io import write_json_atomic
+    from tinykd.measure.tflm import TflmModel
+
+    count = min(QEMU_SAMPLES, len(data.y_test))
+    progress.step(f"Build for {board.title} and run {count:,} test samples in QEMU")
+    inputs = TflmModel(tflite).quantize(data.x_test[:count])
+    run = run_emulated(
+        board,
+        tflite,
+        files,
+        inputs,
+        tflm=find_tflm_tree(),
+        out_dir=out_dir / f"firmware-{board.name}",
+        labels=data.y_test[:count],
+        progress=progress.counter("samples in QEMU", every=100),
+    )
+    for line in run.lines():
+        print(line)
+    report = write_json_atomic(out_dir / f"qemu-{board.name}.json", run.as_dict())
+    print(f"Wrote {report}")
+    return 0 if run.identical_outputs == run.samples else 1

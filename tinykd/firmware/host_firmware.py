@@ -88,10 +88,14 @@ def registered_kernels(op_resolver_header: str, tree: Path) -> list[str]:
 
 
 def kernel_sources(kernels: list[str], tree: Path) -> list[Path]:
-    """Kernel files that define the wanted registrations, their *_common.cc, shared helpers."""
+    """Kernel files that define the wanted registrations, their *_common.cc, shared helpers.
+
+    Optimized kernels (a CMSIS-NN tree's kernels/cmsis_nn/) replace the reference files
+    they specialize and share the reference *_common.cc.
+    """
     kernel_dir = tree / "tensorflow/lite/micro/kernels"
     files = {kernel_dir / name for name in SHARED_KERNEL_FILES}
-    definitions = {path: path.read_text(errors="replace") for path in kernel_dir.glob("*.cc")}
+    definitions = {path: path.read_text(errors="replace") for path in kernel_dir.rglob("*.cc")}
     for kernel in kernels:
         pattern = re.compile(rf"\bRegister_{kernel}\(\)\s*\{{")
         found = [path for path, text in definitions.items() if pattern.search(text)]
@@ -99,9 +103,12 @@ def kernel_sources(kernels: list[str], tree: Path) -> list[Path]:
             raise TinyKDError(f"No kernel file in {kernel_dir} defines Register_{kernel}().")
         for path in found:
             files.add(path)
-            common = path.with_name(path.stem + "_common.cc")
-            if common.is_file():
-                files.add(common)
+            for common in (
+                path.with_name(f"{path.stem}_common.cc"),
+                kernel_dir / f"{path.stem}_common.cc",
+            ):
+                if common.is_file():
+                    files.add(common)
     return sorted(files)
 
 

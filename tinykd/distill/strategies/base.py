@@ -18,6 +18,7 @@ from tinykd._keras import keras, tf
 from tinykd.distill.distiller import LABELS_KEY, TEACHER_KEY
 from tinykd.distill.losses import Batch, DistillationLoss, build_loss
 from tinykd.distill.losses.base import LOGITS
+from tinykd.distill.schedule import LossSchedule
 from tinykd.errors import TinyKDError
 from tinykd.models import build_model
 from tinykd.registry import Registry
@@ -72,8 +73,9 @@ class Recipe:
             **distillation,
         )
 
-    def fit(self, trainer: keras.Model, data: SplitData, callbacks=()) -> float:
+    def fit(self, trainer: JointTrainer, data: SplitData, callbacks=()) -> float:
         """A joint trainer with :func:`tinykd.training.fit_trainer`; returns seconds."""
+        callbacks = [*trainer.schedule_callbacks(), *callbacks]
         return fit_trainer(
             trainer,
             data,
@@ -229,10 +231,22 @@ class JointTrainer(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.accuracy]
 
-    def make_targets(self, x: np.ndarray, y: np.ndarray, cache_teacher: bool):
+    def schedule_callbacks(self) -> list:
+        """The teacher losses' schedules (weight, temperature per epoch), if any."""
+        if any(loss.schedule for loss in self.teacher_losses):
+            return [LossSchedule(self.teacher_losses)]
+        return []
+
+    def make_targets(
+        self, x: np.ndarray, y: np.ndarray, cache_teacher: bool, precomputed: dict | None = None
+    ):
+        """Labels, plus the teacher's logits computed once (or taken from ``precomputed``)."""
         if not cache_teacher or not self.teacher_losses:
             return y
-        logits = self.teacher.predict(x, batch_size=256, verbose=0)
+        if precomputed is not None and LOGITS in precomputed:
+            logits = precomputed[LOGITS]
+        else:
+            logits = self.teacher.predict(x, batch_size=256, verbose=0)
         return {LABELS_KEY: y, TEACHER_KEY: np.asarray(logits)}
 
     def unpack(self, data):
