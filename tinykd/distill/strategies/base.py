@@ -57,37 +57,28 @@ class Recipe:
     flip: bool = False
     callbacks: list = field(default_factory=list)
 
+    def budget(self) -> dict:
+        """The keyword arguments every fit shares (with ``train`` and ``fit_trainer``)."""
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "cache_teacher": self.cache_teacher,
+            "augment": self.augment,
+            "flip": self.flip,
+        }
+
     def train(self, model, data: SplitData, *, seed: int | None = None, **distillation):
         """One model with :func:`tinykd.training.train` (scratch, or distilled)."""
+        seed = self.seed if seed is None else seed
         return train(
-            model,
-            data,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            seed=self.seed if seed is None else seed,
-            cache_teacher=self.cache_teacher,
-            augment=self.augment,
-            flip=self.flip,
-            callbacks=self.callbacks,
-            **distillation,
+            model, data, seed=seed, callbacks=self.callbacks, **self.budget(), **distillation
         )
 
     def fit(self, trainer: JointTrainer, data: SplitData, callbacks=()) -> float:
         """A joint trainer with :func:`tinykd.training.fit_trainer`; returns seconds."""
-        callbacks = [*trainer.schedule_callbacks(), *callbacks]
-        return fit_trainer(
-            trainer,
-            data,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-            cache_teacher=self.cache_teacher,
-            augment=self.augment,
-            flip=self.flip,
-            callbacks=[*self.callbacks, *callbacks],
-        )
+        callbacks = [*trainer.schedule_callbacks(), *self.callbacks, *callbacks]
+        return fit_trainer(trainer, data, seed=self.seed, callbacks=callbacks, **self.budget())
 
 
 @dataclass
