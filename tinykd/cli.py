@@ -123,6 +123,10 @@ def command_list(args) -> int:
         from tinykd.models import MODELS
 
         print("\n".join(MODELS.names()))
+    elif args.what == "strategies":
+        from tinykd.distill.strategies import STRATEGIES
+
+        print("\n".join(STRATEGIES.names()))
     else:
         from tinykd.distill import LOSSES
 
@@ -165,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=command_export)
 
     listing = sub.add_parser("list", help="registered models or distillation losses")
-    listing.add_argument("what", choices=["models", "losses"])
+    listing.add_argument("what", choices=["models", "losses", "strategies"])
     listing.set_defaults(handler=command_list)
 
     for module_name in COMMAND_MODULES:
