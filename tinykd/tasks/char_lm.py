@@ -12,8 +12,10 @@ activation|) and embedding channel (mean |LayerNorm output|, summed over all Lay
 is measured on a calibration batch; the least important are cut out of the weights
 (structured: whole heads, channels, embedding dimensions — the depth stays); the pruned
 model is then recovered by distillation from the unpruned teacher (``kd`` on the
-next-character distributions). The scratch student has the pruned shape and random
-weights and gets the same training budget with the true next characters only.
+next-character distributions, plus cross-entropy on the true next characters: at this
+small budget pure KD recovered slightly worse than KD + CE — 7.28 vs 7.05 perplexity).
+The scratch student has the pruned shape and random weights and gets the same training
+budget with the true next characters only.
 
 Metric: per-character perplexity, exp(mean cross-entropy in nats), over every position
 of non-overlapping test windows (context within a window only).
@@ -222,6 +224,7 @@ def compare(
     batch_size: int = 64,
     learning_rate: float = 2e-3,
     temperature: float = 1.0,
+    hard_label_weight: float = 1.0,
     teacher_shape: dict | None = None,
     pruned_shape: dict | None = None,
     calibration_windows: int = 256,
@@ -270,7 +273,7 @@ def compare(
         "pruned student, recovered by distillation",
         teacher=teacher,
         loss_configs=kd,
-        hard_label_weight=0.0,
+        hard_label_weight=hard_label_weight,
     )
     result = TaskComparison(
         task="character LM, pruned (VADER sentences)",
@@ -286,8 +289,9 @@ def compare(
         extra={"pruned, before recovery": pruned_perplexity},
         notes=[
             *corpus.notes,
-            f"teacher {teacher_epochs} epochs; students {student_epochs} epochs; recovery "
-            f"by kd (T = {temperature}) on next-character distributions only.",
+            f"teacher {teacher_epochs} epochs; students {student_epochs} epochs; recovery: "
+            f"kd (T = {temperature}) on the next-character distributions + "
+            f"{hard_label_weight:g} × cross-entropy on the true next characters.",
         ],
     )
     if ablation:
