@@ -173,23 +173,26 @@ def test_teacher_layer_mapping_is_tinyberts():
 
 
 @pytest.mark.slow
-def test_tiny_transformer_distills_and_runs_int8_in_tflm():
+def test_tiny_transformer_teacher_scratch_and_distilled():
     from tinykd.tasks import text_transformer
 
     splits = binary_sentiment(load_sample(), seed=0)
+    # Whole batches only: a last, smaller batch would trace every train step twice.
+    splits.texts_train, splits.y_train = splits.texts_train[:64], splits.y_train[:64]
     result = text_transformer.compare(
         splits,
         teacher_epochs=1,
         student_epochs=1,
+        batch_size=32,
         vocabulary_size=300,
         sequence_length=16,
         ablation=False,
+        export=False,  # the int8 path is checked in the next test
     )
     assert result.teacher_params > 3 * result.student_params
-    for accuracy in (result.teacher, result.scratch, result.distilled, result.int8_distilled):
+    for accuracy in (result.teacher, result.scratch, result.distilled):
         assert 0.0 <= accuracy <= 100.0
-    assert "BATCH_MATMUL" in result.notes[-1] and "SOFTMAX" in result.notes[-1]
-    assert result.arena_bytes > 0
+    assert "| sentiment (VADER sentences) | accuracy % |" in result.row()
 
 
 def test_int8_transformer_agrees_with_float_in_tflm():
@@ -207,3 +210,5 @@ def test_int8_transformer_agrees_with_float_in_tflm():
     assert got.shape == expected.shape
     spread = expected.max() - expected.min()
     assert np.max(np.abs(got - expected)) < 0.1 * spread
+    assert {"GATHER", "BATCH_MATMUL", "SOFTMAX", "RSQRT"} <= set(exported.operators)
+    assert exported.arena_bytes > 0
