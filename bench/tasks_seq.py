@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import bench_config, load_bench_data_and_teacher
+from common import bench_arguments, bench_config, load_bench_data_and_teacher
 
 from tinykd.data.pipeline import take_subset
 from tinykd.data.text import binary_sentiment, load_vader_sentences
@@ -27,9 +27,7 @@ TASKS = ("gan", "text", "lm")
 
 def run_gan(args, progress: Progress) -> TaskComparison:
     """Generator distillation on Fashion-MNIST; FD in the demo teacher's ``fc1`` features."""
-    demo = argparse.Namespace(
-        dataset="fashion_mnist", train_limit=0, epochs=12, quick=False, seeds=1
-    )
+    demo = bench_arguments("").parse_args([])  # the demo's defaults: Fashion-MNIST, full
     progress.step("GAN: Fashion-MNIST and the feature classifier (the demo teacher_cnn)")
     data, classifier = load_bench_data_and_teacher(bench_config(demo), progress)
     images, labels = take_subset(data.x_train, data.y_train, args.gan_images, args.seed)
