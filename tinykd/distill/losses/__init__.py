@@ -5,6 +5,7 @@ from tinykd.distill.losses import (  # noqa: F401  (each module registers its lo
     gradients,
     logits,
     relational,
+    sequence,
     sparsity,
     weights,
 )

@@ -1,0 +1,1 @@
+"""Distillation beyond classification: one module per task (teacher, student, losses, metric)."""
