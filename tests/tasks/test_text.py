@@ -129,20 +129,19 @@ def test_attention_map_loss_averages_heads_when_counts_differ():
         _loss("attention_map", np.zeros((1, 2, 3), np.float32), student)
 
 
-def test_projected_features_is_mse_after_the_projection():
+def test_hidden_state_loss_is_mse_after_a_dense_projection():
+    """TinyBERT's hidden-state loss, as the text task configures it: ``hint``, projection auto."""
     teacher = np.array([[[1.0, 2.0, 3.0]]], np.float32)  # (batch, T, 3)
     student = np.array([[[1.0, -1.0]]], np.float32)  # (batch, T, 2)
-    loss, _ = _loss("projected_features", teacher, student)
+    loss, _ = _loss("hint", teacher, student, projection="auto", weight=1.0)
     kernel = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]], np.float32)
-    loss.projection.set_weights([kernel, np.array([0.0, 0.0, 1.0], np.float32)])
+    loss.alignment.projector.set_weights([kernel, np.array([0.0, 0.0, 1.0], np.float32)])
     from tinykd.distill.losses import Batch
 
     projected = student[0, 0] @ kernel + [0, 0, 1]  # [1, -1, 3]
     expected = np.mean((projected - teacher[0, 0]) ** 2)  # (0 + 9 + 0) / 3
     value = loss.compute_loss({"t": teacher}, {"s": student}, Batch(None, None))
     assert float(value) == pytest.approx(expected) == pytest.approx(3.0)
-    with pytest.raises(TinyKDError, match="Only the channel"):
-        _loss("projected_features", teacher, np.zeros((1, 2, 2), np.float32))
 
 
 # Transformer layers and the classifier.

@@ -3,7 +3,7 @@
 The teacher is a DCGAN-style generator trained adversarially on Fashion-MNIST. The
 student has the same layout with a fraction of the channels. For the same latent z the
 student learns the teacher's image (``output_l1``) and its intermediate feature maps
-through learned 1×1 projections (``projected_features``), as in GAN Compression (Li et
+through learned 1×1 convolutions (``hint``), as in GAN Compression (Li et
 al. 2020); optionally a discriminator, initialised from the teacher's, keeps training
 against the student and adds an adversarial term. The scratch student is trained as a
 plain GAN for the same number of steps.
@@ -199,7 +199,7 @@ def distillation_losses(output_weight: float = 1.0, feature_weight: float = 1.0)
     """The student's losses: teacher's image (L1) and both feature maps (1×1-projected MSE)."""
     losses = [{"name": "output_l1", "weight": output_weight}]
     losses += [
-        {"name": "projected_features", "teacher_tap": tap, "student_tap": tap,
+        {"name": "hint", "teacher_tap": tap, "student_tap": tap, "projection": "conv1x1",
          "weight": feature_weight}
         for tap in FEATURE_TAPS
     ]  # fmt: skip

@@ -5,7 +5,7 @@ dropped, words lower-cased into a vocabulary fitted on the training split. Disti
 follows TinyBERT / MiniLM: soft logits (``kd``), each student layer's attention
 distributions against its mapped teacher layer (``attention_map``, head-mean maps when
 head counts differ) and its hidden states through a learned projection
-(``projected_features``). Layer mapping is TinyBERT's uniform one: student layer m
+(``hint`` with a learned projection). Layer mapping is TinyBERT's uniform one: student layer m
 (1-based) learns from teacher layer m·L_teacher/L_student, so the last layers meet.
 
 There is no padding mask: sentences are right-padded with id 0 and the model learns to
@@ -104,9 +104,10 @@ def distillation_losses(
         if hidden_weight:
             losses.append(
                 {
-                    "name": "projected_features",
+                    "name": "hint",  # TinyBERT's hidden-state loss: MSE after a dense map
                     "teacher_tap": f"block{source}",
                     "student_tap": f"block{layer}",
+                    "projection": "auto",
                     "weight": hidden_weight,
                 }
             )
