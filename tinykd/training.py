@@ -74,12 +74,22 @@ def train(
     augment: bool = False,
     flip: bool = False,
     callbacks: list = (),
+    hard_loss=None,
+    metric=None,
 ) -> TrainResult:
-    """Train ``model`` in place (distilled from ``teacher`` when losses are given)."""
+    """Train ``model`` in place (distilled from ``teacher`` when losses are given).
+
+    ``hard_loss`` and ``metric`` replace cross-entropy and accuracy for dense tasks.
+    """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
     distiller = Distiller(
-        model, teacher, losses, hard_label_weight=hard_label_weight if losses else 1.0
+        model,
+        teacher,
+        losses,
+        hard_label_weight=hard_label_weight if losses else 1.0,
+        hard_loss=hard_loss,
+        metric=metric,
     )
     steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
     distiller.compile(optimizer=make_optimizer(learning_rate, steps))

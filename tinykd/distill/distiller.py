@@ -43,7 +43,10 @@ def tap_model(model, tap_names) -> keras.Model:
 
 
 class Distiller(keras.Model):
-    """Train ``student`` with ``hard_label_weight``·CE(labels) + Σ weight·loss(teacher, student)."""
+    """Train ``student`` with ``hard_label_weight``·hard_loss(labels) + Σ weight·loss(teacher, student).
+
+    ``hard_loss`` defaults to cross-entropy on class labels and ``metric`` to accuracy.
+    """
 
     def __init__(
         self,
@@ -51,6 +54,8 @@ class Distiller(keras.Model):
         teacher: keras.Model | None = None,
         losses: list[DistillationLoss] = (),
         hard_label_weight: float = 1.0,
+        hard_loss=None,
+        metric: keras.metrics.Metric | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -76,11 +81,13 @@ class Distiller(keras.Model):
                 loss.build_for(teacher_shapes, student_shapes)
         else:
             self.teacher_taps = None
-        self.hard_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        # Classification by default; a dense task (detection, segmentation) brings its own
+        # ``hard_loss(labels, outputs)`` and a metric with ``update_state(labels, outputs)``.
+        self.hard_loss = hard_loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hard_loss_tracker = keras.metrics.Mean(name="hard_loss")
         self.term_trackers = [keras.metrics.Mean(name=f"{loss.name}_loss") for loss in losses]
-        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.accuracy = metric or keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     @staticmethod
     def _check_output_compatible(teacher, student) -> None:
