@@ -1,0 +1,1 @@
+"""Distillation beyond classification: each task module brings data encoding, models, metric."""
