@@ -27,7 +27,7 @@ from common import mean_std  # noqa: E402
 from tinykd._keras import keras  # noqa: E402
 from tinykd.data.composed import composed_fashion_mnist  # noqa: E402
 from tinykd.models import profile_model  # noqa: E402
-from tinykd.tasks import detection, segmentation  # noqa: E402, F401  (register the tasks)
+from tinykd.tasks import detection, segmentation  # noqa: E402  (importing registers them)
 from tinykd.tasks.dense import (  # noqa: E402
     DENSE_TASKS,
     export_int8,
@@ -37,6 +37,30 @@ from tinykd.tasks.dense import (  # noqa: E402
 )
 
 SCENE_OPTIONS = {"scene_size": 64, "objects_per_scene": (1, 3), "object_sizes": (18, 28)}
+# Ablation extras beyond the single terms of each task's recipe.
+EXTRA_ABLATIONS = {
+    "segmentation": {
+        "feature_imitation": {
+            "name": "feature_imitation",
+            "teacher_tap": segmentation.BOTTLENECK_TAP,
+            "student_tap": segmentation.BOTTLENECK_TAP,
+        }
+    },
+    "detection": {
+        "feature_imitation (whole map)": {
+            "name": "feature_imitation",
+            "teacher_tap": detection.FEATURE_TAP,
+            "student_tap": detection.FEATURE_TAP,
+        }
+    },
+}
+
+
+def ablation_configs(task) -> dict:
+    """Name → loss configs: each term of the recipe alone, plus the extras."""
+    singles = {config["name"]: (config,) for config in task.distillation_losses}
+    extras = {name: (config,) for name, config in EXTRA_ABLATIONS.get(task.name, {}).items()}
+    return {**singles, **extras}
 
 
 def arguments():
@@ -49,6 +73,11 @@ def arguments():
     parser.add_argument("--teacher-epochs", type=int, default=15)
     parser.add_argument("--student-width", type=float, default=1.0)
     parser.add_argument("--no-cache", action="store_true", help="retrain the teachers")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also train, per seed, one student per single loss term (and 1×1 feature imitation)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 scenes, 2 epochs")
     args = parser.parse_args()
     if args.quick:
@@ -58,24 +87,20 @@ def arguments():
 
 
 def cached_teacher(task, scenes, args, say):
-    """The task's teacher: trained once per setting, then reused from the cache."""
+    """The task's teacher: trained once per architecture and setting, then reused."""
+    teacher = task.build("teacher", scenes, seed=0)
+    architecture = [(type(layer).__name__, layer.output_shape) for layer in teacher.layers]
     identity = json.dumps(
-        [
-            task.name,
-            args.train_scenes,
-            args.teacher_epochs,
-            SCENE_OPTIONS,
-            scenes.images[:64].sum(),
-        ],
+        [teacher.name, architecture, args.train_scenes, args.teacher_epochs, SCENE_OPTIONS],
         default=str,
+        sort_keys=True,
     )
-    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(identity.encode() + scenes.images[:64].tobytes()).hexdigest()[:16]
     cache_root = Path(os.environ.get("TINYKD_CACHE_DIR", Path.home() / ".cache" / "tinykd"))
-    path = cache_root / "tasks_vision" / f"{task.name}-teacher-{key}.keras"
+    path = cache_root / "tasks_vision" / f"{task.name}-teacher-{digest}.keras"
     if path.exists() and not args.no_cache:
         say(f"{task.name}: reusing the teacher trained earlier ({path})")
         return keras.models.load_model(path, compile=False), 0.0
-    teacher = task.build("teacher", scenes, seed=0)
     run = train_on_scenes(task, teacher, scenes, epochs=args.teacher_epochs, seed=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.keras")
@@ -90,7 +115,16 @@ def bench_task(task, train, test, args, say) -> dict:
     say(f"{task.name}: teacher {task.metric_name} {teacher_score:.4f} ({teacher_seconds:.0f} s)")
     scores = {"scratch": [], "distilled": [], "int8": []}
     seconds = {"scratch": [], "distilled": []}
+    ablations = ablation_configs(task) if args.ablation else {}
     for seed in range(args.seeds):
+        for name, losses in ablations.items():
+            student = task.build("student", train, width=args.student_width, seed=seed + 1)
+            train_on_scenes(
+                task, student, train, epochs=args.epochs, seed=seed + 1, teacher=teacher,
+                loss_configs=losses,
+            )  # fmt: skip
+            scores.setdefault(name, []).append(float_score(task, student, test))
+            say(f"{task.name} seed {seed} only {name}: float {scores[name][-1]:.4f}")
         for role, losses in (("scratch", ()), ("distilled", task.distillation_losses)):
             student = task.build("student", train, width=args.student_width, seed=seed + 1)
             run = train_on_scenes(
@@ -155,6 +189,16 @@ def report(results: list[dict], train, test, args) -> None:
             f"{result['export'].size_bytes:,} B | {sum(seconds['scratch']) / len(seconds['scratch']):.1f}"
             f" / {sum(seconds['distilled']) / len(seconds['distilled']):.1f} |"
         )
+    for result in results:
+        ablations = [
+            name for name in result["scores"] if name not in ("scratch", "distilled", "int8")
+        ]
+        if ablations:
+            print(
+                f"\n{result['task'].name}, one loss term at a time ({result['task'].metric_name} ×100, float):"
+            )
+            for name in ablations:
+                print(f"- {name}: {mean_std(result['scores'][name])}")
     for result in results:
         gains = [d - s for d, s in zip(result["scores"]["distilled"], result["scores"]["scratch"])]
         print(
