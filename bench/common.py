@@ -32,6 +32,8 @@ def bench_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=12, help="student epochs")
     parser.add_argument("--train-limit", type=int, default=0, help="0 = all 54,000 training images")
     parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--student-width", type=float, default=1.0, help="student width multiplier")
+    parser.add_argument("--teacher-epochs", type=int, default=0, help="0 = the demo's teacher budget")
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run (digits, 2 epochs, 1 seed)"
     )
@@ -44,7 +46,10 @@ def bench_config(args, **overrides) -> RunConfig:
         f'data.dataset="{args.dataset}"',
         f"data.train_limit={args.train_limit}",
         f"student.epochs={args.epochs}",
+        f"student.width={args.student_width}",
     ]
+    if args.teacher_epochs:
+        settings.append(f"teacher.epochs={args.teacher_epochs}")
     if args.quick:
         settings = ['data.dataset="digits"', "student.epochs=2", "teacher.epochs=2"]
         args.seeds = 1

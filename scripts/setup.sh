@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist)
+# gcc/g++: the firmware core is built and tested on the host. qemu-system-arm and the
+# arm-none-eabi toolchain run the firmware on the emulated Cortex-M4 board (mps2_an386);
+# libstdc++-arm-none-eabi-newlib has the C++ headers TFLM needs.
+APT_PACKAGES=(
+  dataset-fashion-mnist gcc g++
+  qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
+)
 
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""

@@ -17,7 +17,7 @@ from tinykd import __version__
 from tinykd.errors import TinyKDError
 
 # Commands contributed by other stages: modules with ``add_parsers(subparsers)``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["tinykd.firmware.cli_commands", "tinykd.measure.harness.cli"]
 
 QUICK_OVERRIDES = [
     "data.train_limit=6000",
@@ -131,7 +131,10 @@ def command_list(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinykd", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tinykd",
+        description="Distill a Keras teacher into a tiny int8 student and measure it on a microcontroller.",
+    )
     parser.add_argument("--version", action="version", version=f"tinykd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

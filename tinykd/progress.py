@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
-
-from tinykd._keras import keras
 
 
 class Progress:
@@ -37,29 +36,37 @@ class Progress:
 
         return report
 
-    def epoch_callback(self, label: str) -> keras.callbacks.Callback:
-        return _EpochLines(self, label)
+    def epoch_callback(self, label: str):
+        """A Keras callback printing one line per epoch."""
+        return _epoch_lines_class()(self, label)
 
 
-class _EpochLines(keras.callbacks.Callback):
-    """One compact line per epoch instead of Keras' progress bars."""
+@functools.cache
+def _epoch_lines_class():
+    """Defined on first use: commands that train nothing never import TensorFlow."""
+    from tinykd._keras import keras
 
-    def __init__(self, progress: Progress, label: str):
-        super().__init__()
-        self.progress = progress
-        self.label = label
+    class EpochLines(keras.callbacks.Callback):
+        """One compact line per epoch instead of Keras' progress bars."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.monotonic()
+        def __init__(self, progress: Progress, label: str):
+            super().__init__()
+            self.progress = progress
+            self.label = label
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        shown = " ".join(
-            f"{key} {value:.4f}"
-            for key, value in logs.items()
-            if key in ("loss", "accuracy", "val_accuracy")
-        )
-        seconds = time.monotonic() - self.epoch_started
-        self.progress.say(
-            f"    {self.label} epoch {epoch + 1}/{self.params['epochs']}  {shown}  ({seconds:.1f}s)"
-        )
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            shown = " ".join(
+                f"{key} {value:.4f}"
+                for key, value in logs.items()
+                if key in ("loss", "accuracy", "val_accuracy")
+            )
+            seconds = time.monotonic() - self.epoch_started
+            self.progress.say(
+                f"    {self.label} epoch {epoch + 1}/{self.params['epochs']}  {shown}  ({seconds:.1f}s)"
+            )
+
+    return EpochLines

@@ -1,0 +1,98 @@
+"""The firmware's protocol parser under a long randomized test with AddressSanitizer and UBSan.
+
+``fuzz/fuzz_core.c`` drives the real ``tkd_core.c`` (through the host library) with random
+commands, bytes, bulk transfers, clock jumps and resets. gcc has no libFuzzer, so this is
+the sanitizer-built randomized form. Skipped when the compiler cannot build or run
+sanitized programs; ``TINYKD_TEST_FUZZ=1`` turns the skip into a failure.
+``TINYKD_FUZZ_ITERATIONS`` (default 60000 actions per seed) makes it longer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tinykd.firmware.host_core import c_compiler
+from tinykd.firmware.paths import firmware_dir
+from tinykd.firmware.render import config_header
+
+HERE = Path(__file__).parent
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *SANITIZE]
+
+
+def _skip_or_fail(reason: str):
+    if os.environ.get("TINYKD_TEST_FUZZ"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """Compiles the fuzz driver against a given tkd_core.c; returns the executable."""
+    work = tmp_path_factory.mktemp("fuzz")
+    try:
+        compiler = c_compiler()
+    except Exception as error:
+        _skip_or_fail(str(error))
+    probe = work / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    result = subprocess.run(
+        [compiler, *SANITIZE, str(probe), "-o", str(work / "probe")], capture_output=True
+    )
+    if result.returncode != 0 or subprocess.run([str(work / "probe")]).returncode != 0:
+        _skip_or_fail(f"{compiler} cannot build or run programs with AddressSanitizer")
+    (work / "tkd_config.h").write_text(
+        config_header(board_name="fuzz", baud=115200, cpu_hz=1_000_000, cycle_counter="host")
+    )
+    (work / "model_settings.h").write_text((HERE / "fixtures" / "model_settings.h").read_text())
+    sources = firmware_dir()
+
+    def compile_with(core_source: Path, name: str) -> Path:
+        target = work / name
+        command = [compiler, *FLAGS, f"-I{work}", f"-I{sources / 'core'}", str(core_source)]
+        command += [str(sources / "hal/host/tkd_host_lib.c"), str(HERE / "fuzz" / "fuzz_core.c")]
+        result = subprocess.run([*command, "-o", str(target)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return target
+
+    return compile_with, sources, work
+
+
+def _run(executable: Path, iterations: int, seed: int) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1"}
+    return subprocess.run(
+        [str(executable), str(iterations), str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+    )
+
+
+def test_parser_survives_a_long_randomized_run_under_sanitizers(build):
+    compile_with, sources, _ = build
+    executable = compile_with(sources / "core" / "tkd_core.c", "fuzz_core")
+    iterations = int(os.environ.get("TINYKD_FUZZ_ITERATIONS", "60000"))
+    for seed in (1, 2):
+        result = _run(executable, iterations, seed)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "~~~FUZZ PASSED~~~" in result.stdout
+        bytes_in = int(result.stdout.split(" bytes in")[0].split()[-1])
+        assert bytes_in > iterations  # it really fed the parser
+
+
+def test_the_fuzzer_finds_a_planted_overflow(build):
+    """The same run against a core whose command-length check is off by eight must fail."""
+    compile_with, sources, work = build
+    source = (sources / "core" / "tkd_core.c").read_text()
+    check = "} else if (s_cmd_len == TKD_CMD_SIZE) {"
+    assert check in source
+    broken = work / "tkd_core_broken.c"
+    broken.write_text(source.replace(check, "} else if (s_cmd_len == TKD_CMD_SIZE + 8u) {"))
+    result = _run(compile_with(broken, "fuzz_broken"), 20000, 1)
+    assert result.returncode != 0
+    assert "out of bounds" in result.stderr or "AddressSanitizer" in result.stderr

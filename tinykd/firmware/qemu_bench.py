@@ -1,0 +1,194 @@
+"""Benchmark a model on a QEMU board: build the firmware, boot it in QEMU, run samples.
+
+The samples go through the serial harness (``tinykd.measure.harness``) exactly as to a
+board on a port, and the firmware's int8 outputs are compared with the TFLM Python
+interpreter's on the same inputs, sample for sample. Latency is the firmware's own count,
+in instructions (QEMU ``-icount shift=0``), not cycles.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinykd.boards import Board
+from tinykd.errors import TinyKDError
+from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware, qemu_target
+from tinykd.firmware.paths import cache_dir
+from tinykd.firmware.qemu import QemuBoard
+from tinykd.firmware.tflm_library import TflmTree, find_tflm_tree
+from tinykd.io import write_text_atomic
+
+COMMAND_TIMEOUT_S = 10.0  # generous: QEMU shares a busy machine's CPU
+INFER_TIMEOUT_S = 60.0  # one inference of a large model takes seconds of real time
+
+
+@dataclass(frozen=True)
+class EmulatedRun:
+    """What one model did on the emulated board, next to the TFLM Python interpreter."""
+
+    board: str
+    kernels: str  # "reference" or "cmsis_nn"
+    samples: int
+    identical_outputs: int  # samples whose int8 outputs equal the interpreter's exactly
+    max_abs_difference: int
+    same_prediction: int  # samples whose argmax equals the interpreter's
+    accuracy: float | None  # against the labels, when given
+    tick_unit: str
+    ticks_median: int
+    ticks_min: int
+    ticks_max: int
+    arena_used: int
+    arena_size: int
+    flash_text: int
+    flash_data: int
+    model_bytes: int
+    sram_bss: int
+
+    @property
+    def agreement(self) -> float:
+        return self.identical_outputs / self.samples
+
+    def lines(self) -> list[str]:
+        unit = self.tick_unit
+        lines = [
+            f"board {self.board} (QEMU, TFLM {self.kernels} kernels), {self.samples} samples",
+            f"outputs identical to the TFLM Python interpreter: {self.identical_outputs}/"
+            f"{self.samples} (max |difference| {self.max_abs_difference}; same class "
+            f"{self.same_prediction}/{self.samples})",
+        ]
+        if self.accuracy is not None:
+            lines.append(f"accuracy on the labels: {self.accuracy:.2%}")
+        lines += [
+            f"{unit} per inference: median {self.ticks_median:,} (min {self.ticks_min:,}, "
+            f"max {self.ticks_max:,})"
+            + ("; instructions, not cycles" if unit == "instructions" else ""),
+            f"arena used {self.arena_used:,} of {self.arena_size:,} bytes",
+            f"flash {self.flash_text + self.flash_data:,} bytes (text {self.flash_text:,} + "
+            f"data {self.flash_data:,}), of which the model {self.model_bytes:,}",
+        ]
+        return lines
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "agreement": self.agreement}
+
+
+def write_model_dir(model_files: dict[str, str], folder: Path) -> Path:
+    for name, text in model_files.items():
+        write_text_atomic(folder / name, text)
+    return folder
+
+
+def build_model_firmware(
+    board: Board,
+    tflite: bytes,
+    *,
+    name: str,
+    labels: Sequence[str] | None = None,
+    tflm_dir: str | Path | None = None,
+) -> tuple[FirmwareImage, TflmTree]:
+    """The benchmark firmware of ``board`` for one .tflite (cached by model and TFLM tree)."""
+    from tinykd.export import model_hash
+    from tinykd.firmware.deploy import model_files_from_tflite
+
+    tflm = find_tflm_tree(tflm_dir)
+    files = model_files_from_tflite(tflite, name=name, labels=list(labels) if labels else None)
+    out_dir = cache_dir("qemu-firmware", f"{board.name}-{tflm.kernels}-{model_hash(tflite)}")
+    model_dir = write_model_dir(files, out_dir / "model")
+    return build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm), tflm
+
+
+def serve(image: FirmwareImage, board: Board, port: int, announce, stop) -> None:
+    """Run the firmware in QEMU until ``stop`` (a threading.Event) is set or Ctrl-C."""
+    with QemuBoard(image.elf, machine=qemu_target(board).machine, port=port) as qemu:
+        announce(qemu.url)
+        while not stop.wait(0.2):
+            if qemu.process.poll() is not None:
+                raise TinyKDError(f"QEMU stopped: {qemu.log().strip()}")
+
+
+def reference_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+    """The TFLM Python interpreter's int8 outputs, one invoke per sample as on the board."""
+    from tinykd.measure.tflm import TflmModel
+
+    model = TflmModel(tflite)
+    return np.stack([model.invoke_int8(sample) for sample in inputs])
+
+
+def run_emulated(
+    board: Board,
+    tflite: bytes,
+    model_files: dict[str, str],
+    inputs: np.ndarray,
+    *,
+    tflm: TflmTree,
+    out_dir: Path,
+    labels: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmulatedRun:
+    """Build the firmware for ``board``, run every int8 sample of ``inputs`` in QEMU."""
+    inputs = np.asarray(inputs)
+    if inputs.dtype != np.int8:
+        raise TinyKDError("run_emulated takes int8 inputs (quantize with the input scale).")
+    model_dir = write_model_dir(model_files, out_dir / "model")
+    image = build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm)
+    expected = reference_outputs(tflite, inputs)
+    outputs, ticks, info = _run_samples(image, board, tflite, inputs, progress)
+    differences = np.abs(outputs.astype(np.int16) - expected.astype(np.int16))
+    predictions = outputs.argmax(axis=1)
+    return EmulatedRun(
+        board=board.name,
+        kernels=tflm.kernels,
+        samples=len(inputs),
+        identical_outputs=int(np.sum(differences.max(axis=1) == 0)),
+        max_abs_difference=int(differences.max()),
+        same_prediction=int(np.sum(predictions == expected.argmax(axis=1))),
+        accuracy=None if labels is None else float(np.mean(predictions == np.asarray(labels))),
+        tick_unit=info["tick-unit"],
+        ticks_median=int(statistics.median(ticks)),
+        ticks_min=min(ticks),
+        ticks_max=max(ticks),
+        arena_used=int(info["arena-used"]),
+        arena_size=int(info["arena-size"]),
+        flash_text=image.sizes.text,
+        flash_data=image.sizes.data,
+        model_bytes=image.model_bytes,
+        sram_bss=image.sizes.bss,
+    )
+
+
+def _run_samples(image: FirmwareImage, board: Board, tflite: bytes, inputs: np.ndarray, progress):
+    from tinykd.measure.harness.client import Timeouts
+    from tinykd.measure.harness.runner import (
+        BoardSession,
+        ModelIdentity,
+        SessionOptions,
+        run_benchmark,
+    )
+
+    options = SessionOptions(
+        baud=board.baud, timeouts=Timeouts(command=COMMAND_TIMEOUT_S, infer=INFER_TIMEOUT_S)
+    )
+    with QemuBoard(image.elf, machine=qemu_target(board).machine) as qemu:
+        session = BoardSession(qemu.url, ModelIdentity.from_tflite(tflite), options)
+        try:
+            session.connect()
+            run = run_benchmark(
+                session,
+                inputs,
+                progress=None if progress is None else lambda done, total, _: progress(done, total),
+            )
+        finally:
+            session.close()
+    failed = run.accounting()["failed"]
+    if failed:
+        raise TinyKDError(
+            f"{failed} of {len(inputs)} samples failed on {board.name}: "
+            f"{run.accounting()['failures'][:3]}. QEMU said: {qemu.log().strip()!r}"
+        )
+    ticks = [record.ticks for record in run.records]
+    return run.outputs(session.model.num_classes), ticks, run.device.tkd

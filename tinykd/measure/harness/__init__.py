@@ -1,0 +1,1 @@
+"""The serial benchmark harness: protocol client, robust runner, reports, fault injector."""
