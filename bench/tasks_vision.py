@@ -7,7 +7,10 @@ distilled student is converted to int8 and scored in the TFLM host interpreter, 
 exact TFLM arena is measured.
 
 python bench/tasks_vision.py            # 3,000 train / 500 test scenes, 15 epochs, 2 seeds
+python bench/tasks_vision.py --ablation # also one student per single loss term
 python bench/tasks_vision.py --quick    # smoke run (not for figures)
+
+Teachers are cached (TINYKD_CACHE_DIR, default ~/.cache/tinykd) per architecture and setting.
 """
 
 from __future__ import annotations
@@ -40,14 +43,14 @@ SCENE_OPTIONS = {"scene_size": 64, "objects_per_scene": (1, 3), "object_sizes": 
 # Ablation extras beyond the single terms of each task's recipe.
 EXTRA_ABLATIONS = {
     "segmentation": {
-        "feature_imitation": {
+        "feature_imitation (mask=all)": {
             "name": "feature_imitation",
             "teacher_tap": segmentation.BOTTLENECK_TAP,
             "student_tap": segmentation.BOTTLENECK_TAP,
         }
     },
     "detection": {
-        "feature_imitation (whole map)": {
+        "feature_imitation (mask=all)": {
             "name": "feature_imitation",
             "teacher_tap": detection.FEATURE_TAP,
             "student_tap": detection.FEATURE_TAP,
@@ -56,9 +59,13 @@ EXTRA_ABLATIONS = {
 }
 
 
+def ablation_label(config: dict) -> str:
+    return config["name"] + (f" (mask={config['mask']})" if "mask" in config else "")
+
+
 def ablation_configs(task) -> dict:
     """Name → loss configs: each term of the recipe alone, plus the extras."""
-    singles = {config["name"]: (config,) for config in task.distillation_losses}
+    singles = {ablation_label(config): (config,) for config in task.distillation_losses}
     extras = {name: (config,) for name, config in EXTRA_ABLATIONS.get(task.name, {}).items()}
     return {**singles, **extras}
 

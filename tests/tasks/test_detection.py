@@ -10,6 +10,7 @@ import pytest
 from vision_scenes import tiny_scenes
 
 from tinykd._keras import tf
+from tinykd.data import load_dataset
 from tinykd.data.composed import OBJECT_THRESHOLD, ComposedScenes, compose_scenes
 from tinykd.distill import build_loss
 from tinykd.distill.losses import Batch
@@ -21,7 +22,7 @@ from tinykd.tasks.dense import export_int8, float_score, int8_score, tflm_predic
 # Composition.
 def test_composition_is_deterministic_and_labels_match_pixels():
     first, _ = tiny_scenes()
-    crops_from = __import__("tinykd.data.sources", fromlist=["x"]).load_dataset("fashion_mnist")
+    crops_from = load_dataset("fashion_mnist")
     again = compose_scenes(
         crops_from.x_train[:300], crops_from.y_train[:300], first.class_names, count=48, seed=0
     )
