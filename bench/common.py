@@ -33,7 +33,9 @@ def bench_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--train-limit", type=int, default=0, help="0 = all 54,000 training images")
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--student-width", type=float, default=1.0, help="student width multiplier")
-    parser.add_argument("--teacher-epochs", type=int, default=0, help="0 = the demo's teacher budget")
+    parser.add_argument(
+        "--teacher-epochs", type=int, default=0, help="0 = the demo's teacher budget"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run (digits, 2 epochs, 1 seed)"
     )
@@ -93,7 +95,7 @@ def train_student(
         batch_size=config.student.batch_size,
         learning_rate=config.student.learning_rate,
         seed=seed,
-        teacher=teacher if losses else None,
+        teacher=teacher if losses or kwargs.get("weight_init") else None,
         loss_configs=list(losses),
         hard_label_weight=kwargs.pop("hard_label_weight", config.distillation.hard_label_weight),
         **kwargs,

@@ -1,4 +1,4 @@
-"""Code and RAM of the firmware core on Cortex-M, the figures behind tinykd/firmware/fit.py.
+"""Code and RAM of the firmware core on Cortex-M, the figures behind tinykd/export/fit.py.
 
 Compiles firmware/core/tkd_core.c with arm-none-eabi-gcc -Os for Cortex-M0+, M4F and M7
 (the fixture model of the tests: a 16-byte input) and prints text/data/bss as `size`

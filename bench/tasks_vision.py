@@ -25,37 +25,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import mean_std  # noqa: E402
+from tasks_seq import print_seed_summary  # noqa: E402  (the cross-task table)
 
 from tinykd._keras import keras  # noqa: E402
 from tinykd.data.composed import composed_fashion_mnist  # noqa: E402
 from tinykd.models import profile_model  # noqa: E402
 from tinykd.tasks import detection, segmentation  # noqa: E402  (importing registers them)
-from tinykd.tasks.dense import (  # noqa: E402
-    DENSE_TASKS,
-    export_int8,
-    float_score,
-    int8_score,
-    train_on_scenes,
-)
+from tinykd.tasks.comparison import TaskComparison  # noqa: E402
+from tinykd.tasks.dense import DENSE_TASKS, float_score, int8_score, train_on_scenes  # noqa: E402
+from tinykd.tasks.int8_export import export_int8  # noqa: E402
 
 SCENE_OPTIONS = {"scene_size": 64, "objects_per_scene": (1, 3), "object_sizes": (18, 28)}
-# Ablation extras beyond the single terms of each task's recipe.
+# Ablation extras beyond the single terms of each task's recipe: plain FitNets hints
+# (weight 1, 1×1 regressor) on the same features, i.e. imitation of the whole map.
 EXTRA_ABLATIONS = {
-    "segmentation": {
-        "feature_imitation (mask=all)": {
-            "name": "feature_imitation",
-            "teacher_tap": segmentation.BOTTLENECK_TAP,
-            "student_tap": segmentation.BOTTLENECK_TAP,
+    task: {
+        "hint (whole map, ×1)": {
+            "name": "hint",
+            "weight": 1.0,
+            "projection": "conv1x1",
+            "teacher_tap": tap,
+            "student_tap": tap,
         }
-    },
-    "detection": {
-        "feature_imitation (mask=all)": {
-            "name": "feature_imitation",
-            "teacher_tap": detection.FEATURE_TAP,
-            "student_tap": detection.FEATURE_TAP,
-        }
-    },
+    }
+    for task, tap in (
+        ("segmentation", segmentation.BOTTLENECK_TAP),
+        ("detection", detection.FEATURE_TAP),
+    )
 }
 
 
@@ -116,102 +112,64 @@ def cached_teacher(task, scenes, args, say):
     return teacher, run.seconds
 
 
-def bench_task(task, train, test, args, say) -> dict:
+def bench_task(task, train, test, args, say) -> list[TaskComparison]:
+    """One comparison per seed: teacher, scratch, distilled (float), distilled int8 in TFLM."""
     teacher, teacher_seconds = cached_teacher(task, train, args, say)
     teacher_score = float_score(task, teacher, test)
     say(f"{task.name}: teacher {task.metric_name} {teacher_score:.4f} ({teacher_seconds:.0f} s)")
-    scores = {"scratch": [], "distilled": [], "int8": []}
-    seconds = {"scratch": [], "distilled": []}
     ablations = ablation_configs(task) if args.ablation else {}
+    comparisons = []
     for seed in range(args.seeds):
-        for name, losses in ablations.items():
-            student = task.build("student", train, width=args.student_width, seed=seed + 1)
-            train_on_scenes(
-                task, student, train, epochs=args.epochs, seed=seed + 1, teacher=teacher,
-                loss_configs=losses,
-            )  # fmt: skip
-            scores.setdefault(name, []).append(float_score(task, student, test))
-            say(f"{task.name} seed {seed} only {name}: float {scores[name][-1]:.4f}")
-        for role, losses in (("scratch", ()), ("distilled", task.distillation_losses)):
+        scores, seconds, students = {}, {}, {}
+        recipes = {**ablations, "scratch": (), "distilled": task.distillation_losses}
+        for name, losses in recipes.items():
             student = task.build("student", train, width=args.student_width, seed=seed + 1)
             run = train_on_scenes(
                 task, student, train, epochs=args.epochs, seed=seed + 1, teacher=teacher,
                 loss_configs=losses,
             )  # fmt: skip
-            scores[role].append(float_score(task, student, test))
-            seconds[role].append(run.seconds_per_epoch)
-            line = f"{task.name} seed {seed} {role:9s} float {scores[role][-1]:.4f}"
-            if role == "distilled":
-                exported = export_int8(student, train.images)
-                scores["int8"].append(int8_score(task, exported.tflite, test))
-                line += f"  int8 TFLM {scores['int8'][-1]:.4f}"
-            say(f"{line}  ({run.seconds_per_epoch:.1f} s/epoch)")
-    return {
-        "task": task,
-        "teacher": teacher,
-        "student": student,
-        "teacher_score": teacher_score,
-        "scores": scores,
-        "seconds": seconds,
-        "export": exported,
-    }
+            scores[name], seconds[name] = float_score(task, student, test), run.seconds_per_epoch
+            students[name] = student
+            say(f"{task.name} seed {seed} {name}: float {scores[name]:.4f}")
+        distilled = students["distilled"]
+        comparison = TaskComparison(
+            task=f"{task.name} (composed)",
+            metric=f"{task.metric_name} ×100",
+            lower_is_better=False,
+            teacher_model=teacher.name,
+            student_model=distilled.name,
+            teacher_params=teacher.count_params(),
+            student_params=distilled.count_params(),
+            teacher=100 * teacher_score,
+            scratch=100 * scores.pop("scratch"),
+            distilled=100 * scores.pop("distilled"),
+            extra={f"only {name}": 100 * value for name, value in scores.items()},
+        )
+        exported = export_int8(distilled, train.images)
+        comparison.record_int8(exported, 100 * int8_score(task, exported.tflite, test))
+        comparison.notes.append(
+            f"Student {profile_model(distilled).macs:,} MACs, int8 .tflite {exported.size_bytes:,} B; "
+            f"s/epoch scratch {seconds['scratch']:.1f}, distilled {seconds['distilled']:.1f}."
+        )
+        say(f"{task.name} seed {seed} distilled int8 TFLM {comparison.int8_distilled / 100:.4f}")
+        comparisons.append(comparison)
+    return comparisons
 
 
-def report(results: list[dict], train, test, args) -> None:
+def report(tasks, per_task: list[list[TaskComparison]], train, test, args) -> None:
     print(
-        f"\n# Distillation beyond classification (composed scenes)\n\n"
+        f"\n# Distillation beyond classification: detection and segmentation (composed scenes)\n\n"
         f"{train.source}: {len(train)} train scenes ({train.num_objects} objects) / "
         f"{len(test)} test scenes ({test.num_objects} objects), {train.scene_size}×"
         f"{train.scene_size} px, 1–3 garments of 18–28 px each. Teacher {args.teacher_epochs} "
-        f"epochs; students {args.epochs} epochs, Adam 3e-3 cosine, batch 64; {args.seeds} "
-        f"seed(s) (mean ± std). Metrics ×100 on the test scenes; int8 in the TFLM host "
-        f"interpreter; arena = exact minimum TFLM arena of the int8 student.\n"
+        f"epochs; students {args.epochs} epochs, Adam 3e-3 cosine, batch 64. int8 in the TFLM "
+        f"host interpreter; arena = exact minimum TFLM arena of the int8 student.\n"
     )
-    print(
-        "| task | metric | model | params | teacher | scratch | distilled | int8 TFLM (distilled) | arena |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for result in results:
-        task, scores = result["task"], result["scores"]
-        student, teacher = profile_model(result["student"]), profile_model(result["teacher"])
-        print(
-            f"| {task.name} (composed) | {task.metric_name} | {result['student'].name} "
-            f"← {result['teacher'].name} | {student.params:,} (teacher {teacher.params:,}) | "
-            f"{100 * result['teacher_score']:.2f} | {mean_std(scores['scratch'])} | "
-            f"{mean_std(scores['distilled'])} | {mean_std(scores['int8'])} | "
-            f"{result['export'].arena_bytes:,} B |"
-        )
-    print(
-        "\n| task | distillation losses | student MACs | int8 .tflite | s/epoch scratch / distilled |"
-    )
-    print("|---|---|---|---|---|")
-    for result in results:
-        task, seconds = result["task"], result["seconds"]
-        losses = " + ".join(
-            f"{c['name']}" + (f" (×{c['weight']})" if "weight" in c else "")
-            for c in task.distillation_losses
-        )
-        print(
-            f"| {task.name} | {losses} | {profile_model(result['student']).macs:,} | "
-            f"{result['export'].size_bytes:,} B | {sum(seconds['scratch']) / len(seconds['scratch']):.1f}"
-            f" / {sum(seconds['distilled']) / len(seconds['distilled']):.1f} |"
-        )
-    for result in results:
-        ablations = [
-            name for name in result["scores"] if name not in ("scratch", "distilled", "int8")
-        ]
-        if ablations:
-            print(
-                f"\n{result['task'].name}, one loss term at a time ({result['task'].metric_name} ×100, float):"
-            )
-            for name in ablations:
-                print(f"- {name}: {mean_std(result['scores'][name])}")
-    for result in results:
-        gains = [d - s for d, s in zip(result["scores"]["distilled"], result["scores"]["scratch"])]
-        print(
-            f"\n{result['task'].name}: gain of distillation per seed (points): "
-            + ", ".join(f"{100 * g:+.2f}" for g in gains)
-        )
+    for task, comparisons in zip(tasks, per_task, strict=True):
+        recipe = " + ".join(ablation_label(c) for c in task.distillation_losses)
+        print(f"- {task.name}: distillation = {recipe}. Seed 0: {' '.join(comparisons[0].notes)}")
+    print()
+    print_seed_summary([list(per_seed) for per_seed in zip(*per_task)], list(range(args.seeds)))
 
 
 def main() -> None:
@@ -226,8 +184,8 @@ def main() -> None:
         train_count=args.train_scenes, test_count=args.test_scenes, seed=0, **SCENE_OPTIONS
     )
     say(f"composed {len(train)} train / {len(test)} test scenes")
-    results = [bench_task(task, train, test, args, say) for task in tasks]
-    report(results, train, test, args)
+    per_task = [bench_task(task, train, test, args, say) for task in tasks]
+    report(tasks, per_task, train, test, args)
     say("done")
 
 

@@ -35,3 +35,17 @@ else
 fi
 
 python3 -m pip install -q -e ".[dev]"
+
+# Text data for the sequence tasks (transformer sentiment, character LM): the vaderSentiment
+# 3.3.2 source distribution (MIT) ships 23,703 human-rated sentences in
+# additional_resources/hutto_ICWSM_2014.tar.gz. Fetched once, by package name, into the data
+# directory; tinykd reads it from there and never downloads at run time.
+DATA_DIR="${TINYKD_DATA_DIR:-$HOME/.cache/tinykd/data}"
+VADER_SDIST="$DATA_DIR/vaderSentiment-3.3.2.tar.gz"
+if [ ! -f "$VADER_SDIST" ]; then
+  mkdir -p "$DATA_DIR"
+  if ! python3 -m pip download -q --no-binary :all: --no-deps vaderSentiment==3.3.2 -d "$DATA_DIR"; then
+    echo "note: could not fetch the vaderSentiment 3.3.2 sdist into $DATA_DIR; the text tasks will" \
+      "ask for it (their tests use a committed slice)" >&2
+  fi
+fi

@@ -20,13 +20,11 @@ def digits():
 
 
 @pytest.fixture(scope="session")
-def tiny_int8_model(digits):
-    """A plain_cnn trained for two epochs on digits, converted to int8: (keras model, bytes)."""
-    from tinykd.compress import convert_int8
-    from tinykd.models import build_model
-    from tinykd.training import SplitData, train
+def digits_split(digits):
+    """Digits as the training recipe takes it: all training images, no validation split."""
+    from tinykd.training import SplitData
 
-    data = SplitData(
+    return SplitData(
         digits.x_train,
         digits.y_train,
         digits.x_test[:0],
@@ -37,6 +35,16 @@ def tiny_int8_model(digits):
         "digits",
         "sklearn",
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_model(digits_split):
+    """A plain_cnn trained for two epochs on digits, converted to int8: (keras model, bytes)."""
+    from tinykd.compress import convert_int8
+    from tinykd.models import build_model
+    from tinykd.training import train
+
+    data = digits_split
     model = build_model("plain_cnn", data.input_shape, data.num_classes, seed=0)
     train(model, data, epochs=2, batch_size=64, learning_rate=3e-3, seed=0)
     tflite = convert_int8(model, calibration_images=data.x_train, num_calibration_samples=50)

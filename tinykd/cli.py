@@ -123,10 +123,16 @@ def command_list(args) -> int:
         from tinykd.models import MODELS
 
         print("\n".join(MODELS.names()))
+    elif args.what == "strategies":
+        from tinykd.distill.strategies import STRATEGIES
+
+        print("\n".join(STRATEGIES.names()))
     else:
         from tinykd.distill import LOSSES
 
-        print("\n".join(LOSSES.names()))
+        for name in LOSSES.names():
+            summary = (LOSSES.get(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:20s} {summary}")
     return 0
 
 
@@ -163,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=command_export)
 
     listing = sub.add_parser("list", help="registered models or distillation losses")
-    listing.add_argument("what", choices=["models", "losses"])
+    listing.add_argument("what", choices=["models", "losses", "strategies"])
     listing.set_defaults(handler=command_list)
 
     for module_name in COMMAND_MODULES:

@@ -1,4 +1,4 @@
-"""Run configuration: one TOML file (data, teacher, student, distillation, quantization, output).
+"""Run configuration: one TOML file (data, teacher, student, distillation, compression, output).
 
 Every section is a dataclass; its fields are the allowed keys with their types and
 defaults. Loading checks the whole file at once and reports *every* unknown key and wrong
@@ -62,11 +62,33 @@ class DistillationConfig:
     losses: list[dict] = field(
         default_factory=lambda: [{"name": "kd", "weight": 1.0, "temperature": 4.0}]
     )
+    # Start the student from projected teacher kernels:
+    # [{ teacher_layer = "...", student_layer = "...", projection = "select" | "svd" }]
+    weight_init: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class StrategyConfig:
+    name: str = ""  # none, or born_again | mutual | deep_supervision | netaug
+    with_teacher: bool = False  # also supervise with the teacher and distillation.losses
+    params: dict = field(
+        default_factory=dict
+    )  # the strategy's parameters, e.g. { generations = 3 }
 
 
 @dataclass
 class QuantizationConfig:
     calibration_samples: int = 200
+
+
+@dataclass
+class CompressionConfig:
+    steps: list[str] = field(default_factory=list)  # channel_prune, magnitude_prune, qat (last)
+    epochs: int = 3  # fine-tuning epochs under the teacher after each step
+    learning_rate: float = 5e-4
+    sparsity: float = 0.5  # magnitude_prune: final fraction of zero weights
+    channel_fraction: float = 0.5  # channel_prune: fraction of each layer's channels removed
+    channel_learning_rate: float = 2e-3  # channel_prune re-trains a narrower net: a higher rate
 
 
 @dataclass
@@ -86,7 +108,9 @@ class RunConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -177,13 +201,106 @@ def _check_losses(losses: list[dict], problems: list[str]) -> None:
             )
             continue
         allowed = _loss_parameters(LOSSES.get(name)) | {"name"}
+        unknown = False
         for key in entry:
             if key not in allowed:
+                unknown = True
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 problems.append(
                     f"{where}.{key}: not a parameter of {name!r}{hint}; allowed: {', '.join(sorted(allowed))}"
                 )
+        if not unknown:
+            _check_loss_values(entry, where, problems)
+
+
+def _check_loss_values(entry: dict, where: str, problems: list[str]) -> None:
+    """Build the loss once so wrong values (a bad schedule, a negative temperature) show up now."""
+    from tinykd.distill.losses import build_loss
+
+    try:
+        build_loss(**entry)
+    except TinyKDError as exc:
+        problems.append(f"{where}: {str(exc).split(': ', 1)[-1]}")
+
+
+WEIGHT_INIT_KEYS = ("teacher_layer", "student_layer", "projection")
+
+
+def _check_weight_init(pairs: list[dict], problems: list[str]) -> None:
+    from tinykd.distill.losses.weights import FIXED_PROJECTIONS
+
+    for index, pair in enumerate(pairs):
+        where = f"distillation.weight_init[{index}]"
+        for key in pair:
+            if key not in WEIGHT_INIT_KEYS:
+                close = difflib.get_close_matches(key, WEIGHT_INIT_KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(
+                    f"{where}.{key}: unknown key{hint}; allowed: {', '.join(WEIGHT_INIT_KEYS)}"
+                )
+        for key in ("teacher_layer", "student_layer"):
+            if not isinstance(pair.get(key), str) or not pair.get(key):
+                problems.append(f"{where}.{key}: expected a layer name")
+        if pair.get("projection", "select") not in FIXED_PROJECTIONS:
+            problems.append(
+                f"{where}.projection: expected one of {', '.join(FIXED_PROJECTIONS)}, "
+                f"got {pair.get('projection')!r}"
+            )
+
+
+def _check_compression(compression: CompressionConfig, problems: list[str]) -> None:
+    from tinykd.compress.steps import step_order_problems
+
+    problems.extend(f"compression.steps: {p}" for p in step_order_problems(compression.steps))
+    if compression.steps and compression.epochs < 1:
+        problems.append("compression.epochs: fine-tuning needs at least 1 epoch")
+    if not 0.0 < compression.sparsity < 1.0:
+        problems.append(
+            f"compression.sparsity: expected a fraction in (0, 1), got {compression.sparsity}"
+        )
+    if not 0.0 <= compression.channel_fraction < 1.0:
+        problems.append(
+            f"compression.channel_fraction: expected a fraction in [0, 1), got {compression.channel_fraction}"
+        )
+
+
+def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
+    from tinykd.distill.strategies import STRATEGIES, build_strategy, strategy_parameters
+
+    if not strategy.name:
+        if strategy.params or strategy.with_teacher:
+            problems.append(f"strategy.name: missing; one of {', '.join(STRATEGIES.names())}")
+        return
+    if strategy.name not in STRATEGIES:
+        close = difflib.get_close_matches(strategy.name, STRATEGIES.names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            f"strategy.name: unknown strategy {strategy.name!r}{hint}; "
+            f"known: {', '.join(STRATEGIES.names())}"
+        )
+        return
+    strategy_class = STRATEGIES.get(strategy.name)
+    allowed = strategy_parameters(strategy_class)
+    hints = typing.get_type_hints(strategy_class.__init__)
+    count = len(problems)
+    for key, value in strategy.params.items():
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(
+                f"strategy.params.{key}: not a parameter of {strategy.name!r}{hint}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        elif key in hints and not _matches(value, hints[key]):
+            problems.append(
+                f"strategy.params.{key}: expected {_type_name(hints[key])}, got {value!r}"
+            )
+    if len(problems) == count:
+        try:
+            build_strategy(strategy.name, **strategy.params)
+        except TinyKDError as exc:
+            problems.append(f"strategy.params: {exc}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -214,6 +331,9 @@ def config_from_dict(table: dict) -> RunConfig:
     problems: list[str] = []
     config = _build_section(RunConfig, table, "", problems)
     _check_losses(config.distillation.losses, problems)
+    _check_strategy(config.strategy, problems)
+    _check_weight_init(config.distillation.weight_init, problems)
+    _check_compression(config.compression, problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinykd import __version__
-from tinykd.compress import convert_int8
+from tinykd.compress import FineTune, StepSettings, apply_steps, convert_int8
 from tinykd.config import RunConfig, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
 from tinykd.errors import TinyKDError
@@ -108,6 +108,12 @@ def teacher_cache_key(config: RunConfig, data: SplitData) -> str:
 
 
 def load_teacher(path: str, data: SplitData):
+    """A teacher from a Keras file (.keras/.h5), a Keras SavedModel, or any SavedModel.
+
+    A SavedModel without Keras metadata (e.g. written by ``tf.saved_model.save``) is wrapped
+    as a one-layer Keras model calling its serving signature: its logits can be distilled
+    (and its input gradients matched), but it has no layers to tap.
+    """
     from tinykd._keras import keras
 
     if not Path(path).exists():
@@ -115,9 +121,11 @@ def load_teacher(path: str, data: SplitData):
     try:
         teacher = keras.models.load_model(path, compile=False)
     except Exception as exc:
-        raise TinyKDError(
-            f"Cannot load the teacher from {path}: {str(exc).splitlines()[0]}"
-        ) from None
+        if not (Path(path) / "saved_model.pb").exists():
+            raise TinyKDError(
+                f"Cannot load the teacher from {path}: {str(exc).splitlines()[0]}"
+            ) from None
+        teacher = saved_model_teacher(path, data.input_shape)
     expected = tuple(data.input_shape)
     actual = tuple(teacher.inputs[0].shape[1:])
     if actual != expected:
@@ -129,6 +137,40 @@ def load_teacher(path: str, data: SplitData):
             f"Teacher {path} predicts {teacher.outputs[0].shape[-1]} classes; the data has {data.num_classes}."
         )
     return teacher
+
+
+def saved_model_teacher(path: str, input_shape):
+    """A Keras model around a plain SavedModel's ``serving_default`` signature."""
+    from tinykd._keras import keras, tf
+
+    class SavedModelSignature(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(trainable=False, **kwargs)
+            self.loaded = tf.saved_model.load(str(path))
+            if "serving_default" not in self.loaded.signatures:
+                raise TinyKDError(f"The SavedModel {path} has no serving_default signature.")
+            signature = self.loaded.signatures["serving_default"]
+            inputs = signature.structured_input_signature[1]
+            outputs = signature.structured_outputs
+            if len(inputs) != 1 or len(outputs) != 1:
+                raise TinyKDError(
+                    f"The SavedModel {path} must take one input and return one output (logits); "
+                    f"its signature takes {sorted(inputs)} and returns {sorted(outputs)}."
+                )
+            (self.input_name,), (self.output_name,) = inputs, outputs
+            if not inputs[self.input_name].shape.is_compatible_with((None, *input_shape)):
+                raise TinyKDError(
+                    f"Teacher {path} takes inputs of shape {tuple(inputs[self.input_name].shape)}; "
+                    f"the data has {tuple(input_shape)}."
+                )
+            self.signature = signature
+
+        def call(self, inputs):
+            return self.signature(**{self.input_name: inputs})[self.output_name]
+
+    inputs = keras.Input(tuple(input_shape))
+    outputs = SavedModelSignature(name="saved_model")(inputs)
+    return keras.Model(inputs, outputs, name="saved_model_teacher")
 
 
 def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
@@ -197,7 +239,63 @@ def train_student(
         augment=config.data.augment,
         flip=config.data.flip,
         callbacks=[progress.epoch_callback(label)],
+        weight_init=config.distillation.weight_init if teacher is not None else [],
     )
+
+
+def train_with_strategy(config: RunConfig, data: SplitData, progress: Progress, teacher=None):
+    """The configured ``[strategy]`` (born_again, mutual, deep_supervision, netaug) on the student."""
+    from tinykd.distill.strategies import Recipe, StudentSpec, Supervision, build_strategy
+
+    strategy = build_strategy(config.strategy.name, **config.strategy.params)
+    supervision = None
+    if config.strategy.with_teacher and teacher is not None:
+        supervision = Supervision(
+            teacher, config.distillation.losses, config.distillation.hard_label_weight
+        )
+    recipe = Recipe(
+        epochs=config.student.epochs,
+        batch_size=config.student.batch_size,
+        learning_rate=config.student.learning_rate,
+        seed=config.seed,
+        cache_teacher=config.distillation.cache_teacher,
+        augment=config.data.augment,
+        flip=config.data.flip,
+        callbacks=[progress.epoch_callback(config.strategy.name)],
+    )
+    student = StudentSpec(config.student.model, config.student.width)
+    return strategy.train(student, data, recipe, supervision)
+
+
+def strategy_note(name: str, result, data: SplitData) -> str:
+    """Float test accuracy of every member (generations, peers) and of their ensemble."""
+    parts = [
+        f"{label} {float_accuracy(model, data.x_test, data.y_test):.2%}"
+        for label, model in result.members.items()
+    ]
+    if result.ensemble is not None and len(result.members) > 1:
+        parts.append(f"ensemble {float_accuracy(result.ensemble, data.x_test, data.y_test):.2%}")
+    return f"Strategy {name} (float test accuracy): {', '.join(parts)}."
+
+
+def compress_student(config: RunConfig, data: SplitData, teacher, student, progress: Progress):
+    """The configured compression steps applied to ``student``, each fine-tuned under the teacher."""
+    options = config.compression
+    settings = StepSettings(
+        fine_tune=FineTune(
+            epochs=options.epochs,
+            batch_size=config.student.batch_size,
+            learning_rate=options.learning_rate,
+            losses=tuple(config.distillation.losses),
+            hard_label_weight=config.distillation.hard_label_weight,
+            seed=config.seed,
+        ),
+        sparsity=options.sparsity,
+        channel_fraction=options.channel_fraction,
+        channel_learning_rate=options.channel_learning_rate,
+    )
+    progress.say(f"    steps: {' → '.join(options.steps)}, {options.epochs} epochs each")
+    return apply_steps(student, data, teacher, options.steps, settings)
 
 
 def measure_int8(
@@ -311,6 +409,16 @@ def run_distillation(
         f"Distilled student ({', '.join(loss['name'] for loss in config.distillation.losses)})"
     )
     distilled = train_student(config, data, progress, teacher=teacher, label="distilled")
+    strategy = None
+    if config.strategy.name:
+        progress.step(f"Student trained with strategy {config.strategy.name}")
+        strategy = train_with_strategy(config, data, progress, teacher)
+        if len(strategy.members) > 1:  # generations or peers: show each one
+            notes.append(strategy_note(config.strategy.name, strategy, data))
+    compressed = None
+    if config.compression.steps:
+        progress.step("Compression of the distilled student under the teacher")
+        compressed = compress_student(config, data, teacher, distilled.model, progress)
     progress.step("int8 quantization, TFLM evaluation and arena measurement")
     rows = [
         measure_int8(
@@ -342,6 +450,30 @@ def run_distillation(
             distilled.seconds_per_epoch,
         ),
     ]
+    if strategy is not None:
+        rows.append(
+            measure_int8(
+                config.strategy.name,
+                strategy.model,
+                data,
+                config,
+                progress,
+                strategy.seconds,
+                strategy.seconds_per_epoch,
+            )
+        )
+    if compressed is not None:
+        model, seconds = compressed
+        epochs = config.compression.epochs * len(config.compression.steps)
+        rows.append(
+            measure_int8(
+                "compressed", model, data, config, progress, seconds, seconds / max(1, epochs)
+            )
+        )
+        notes.append(
+            f"compressed = distilled student → {' → '.join(config.compression.steps)}, "
+            f"{config.compression.epochs} fine-tuning epochs under the teacher per step."
+        )
     if rows[0].int8_samples < len(data.y_test):
         notes.append(
             f"Teacher int8 accuracy measured on the first {rows[0].int8_samples} test samples (TFLM reference kernels are slow for its {rows[0].macs:,} MACs)."

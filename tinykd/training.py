@@ -14,7 +14,8 @@ import numpy as np
 
 from tinykd._keras import keras
 from tinykd.data.pipeline import make_tf_dataset
-from tinykd.distill import Distiller, build_loss
+from tinykd.distill import Distiller, LossSchedule, build_loss, initialize_from_teacher
+from tinykd.distill.distiller import DEFAULT_CACHE_LIMIT_BYTES
 
 
 @dataclass
@@ -74,15 +75,24 @@ def train(
     augment: bool = False,
     flip: bool = False,
     callbacks: list = (),
+    weight_init: list[dict] = (),
+    teacher_outputs: dict | None = None,
     hard_loss=None,
     metric=None,
 ) -> TrainResult:
     """Train ``model`` in place (distilled from ``teacher`` when losses are given).
 
-    ``hard_loss`` and ``metric`` replace cross-entropy and accuracy for dense tasks.
+    ``weight_init`` (with a teacher) first sets student kernels to projections of the
+    teacher's (:func:`~tinykd.distill.initialize_from_teacher`). Loss schedules are applied
+    by a :class:`~tinykd.distill.LossSchedule` callback. ``teacher_outputs``: the teacher's
+    tapped outputs for ``data.x_train`` computed once for several runs (then the teacher
+    pass is not part of this run's time). ``hard_loss`` and ``metric`` replace
+    cross-entropy and accuracy for dense tasks.
     """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
+    if teacher is not None and weight_init:
+        initialize_from_teacher(teacher, model, [dict(pair) for pair in weight_init])
     distiller = Distiller(
         model,
         teacher,
@@ -91,11 +101,56 @@ def train(
         hard_loss=hard_loss,
         metric=metric,
     )
+    callbacks = list(callbacks)
+    if any(loss.schedule for loss in losses):
+        callbacks.insert(0, LossSchedule(losses))
+    # Cached teacher outputs must fit in memory (feature taps of a large set may not).
+    fits_in_memory = distiller.teacher_cache_bytes(len(data.x_train)) <= DEFAULT_CACHE_LIMIT_BYTES
+    seconds = fit_trainer(
+        distiller,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        cache_teacher=cache_teacher and fits_in_memory,
+        augment=augment,
+        flip=flip,
+        callbacks=callbacks,
+        precomputed=teacher_outputs,
+    )
+    return TrainResult(model=model, seconds=seconds, epochs=epochs)
+
+
+def fit_trainer(
+    trainer: keras.Model,
+    data: SplitData,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    cache_teacher: bool = True,
+    augment: bool = False,
+    flip: bool = False,
+    callbacks: list = (),
+    precomputed: dict | None = None,
+) -> float:
+    """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
+
+    The trainer supplies ``make_targets(x, y, cache_teacher=..., precomputed=...)``;
+    everything else (optimizer, schedule, shuffling, augmentation, validation) is the one
+    shared recipe.
+    """
     steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
-    distiller.compile(optimizer=make_optimizer(learning_rate, steps))
+    trainer.compile(optimizer=make_optimizer(learning_rate, steps))
     started = time.monotonic()
-    use_cache = cache_teacher and not augment
-    targets = distiller.make_targets(data.x_train, data.y_train, cache_teacher=use_cache)
+    targets = trainer.make_targets(
+        data.x_train,
+        data.y_train,
+        cache_teacher=cache_teacher and not augment,
+        precomputed=precomputed,
+    )
     train_set = make_tf_dataset(
         data.x_train,
         targets,
@@ -110,10 +165,10 @@ def train(
         validation = make_tf_dataset(
             data.x_val, data.y_val, batch_size=512, shuffle=False, seed=seed
         )
-    distiller.fit(
+    trainer.fit(
         train_set, epochs=epochs, validation_data=validation, verbose=0, callbacks=list(callbacks)
     )
-    return TrainResult(model=model, seconds=time.monotonic() - started, epochs=epochs)
+    return time.monotonic() - started
 
 
 def float_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:

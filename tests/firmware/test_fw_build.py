@@ -11,6 +11,14 @@ from fw_helpers import ARDUINO_OUTPUT, IDF_OUTPUT, PIO_OUTPUT, FakePort
 
 from tinykd.boards import load_board
 from tinykd.errors import TinyKDError
+from tinykd.export.fit import (
+    CORE_FLASH_BYTES,
+    CORE_SRAM_BYTES,
+    DEFAULT_STACK_MARGIN,
+    check_fit,
+    require_fit,
+    tflm_flash_bytes,
+)
 from tinykd.firmware.build import (
     MemoryUsage,
     build_project,
@@ -20,7 +28,6 @@ from tinykd.firmware.build import (
     resolve_port,
 )
 from tinykd.firmware.deploy import deploy, firmware_arena, model_facts
-from tinykd.firmware.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, check_fit, require_fit
 from tinykd.firmware.render import render_project
 
 
@@ -143,18 +150,21 @@ def test_port_auto_finds_the_board_by_usb_id(monkeypatch):
         resolve_port(load_board("esp32"), "auto")
 
 
-def test_fit_check_counts_arena_input_and_core(model_files):
+def test_fit_check_counts_arena_input_core_and_tflm(model_files):
     facts = model_facts(model_files)
+    operators = facts.pop("operators")
     assert facts == {"model_bytes": 8832, "arena_bytes": 8192, "input_bytes": 64}
-    report = check_fit(load_board("nano33ble"), **facts)
-    assert report.sram_needed == 8192 + 64 + CORE_SRAM_BYTES
-    assert report.flash_needed == 8832 + CORE_FLASH_BYTES
+    assert set(operators) >= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
+    report = check_fit(load_board("nano33ble"), operators=operators, **facts)
+    assert report.sram_needed == 8192 + 64 + CORE_SRAM_BYTES + DEFAULT_STACK_MARGIN
+    assert report.flash_needed == 8832 + tflm_flash_bytes(operators) + CORE_FLASH_BYTES
     assert require_fit(report) is report
     board = load_board("pico")
     too_big = check_fit(
         board, model_bytes=1000, arena_bytes=board.usable_sram_bytes, input_bytes=64
     )
-    with pytest.raises(TinyKDError, match=f"SRAM short by {64 + CORE_SRAM_BYTES:,} bytes"):
+    excess = 64 + CORE_SRAM_BYTES + DEFAULT_STACK_MARGIN
+    with pytest.raises(TinyKDError, match=f"exceeds SRAM by {excess:,} bytes"):
         require_fit(too_big)
 
 

@@ -128,7 +128,14 @@ def test_train_and_flash_end_to_end(tinykd, fake_tools, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_OUTPUT", json.dumps(ARDUINO_OUTPUT))
     monkeypatch.setattr(list_ports, "comports", lambda: [FakePort("/dev/ttyACM0", 0x2341, 0x805A)])
     status, out, err = tinykd(
-        "train-and-flash", "--config", config, "--board", "nano33ble", "--port", "auto"
+        "train-and-flash",
+        "--config",
+        config,
+        "--board",
+        "nano33ble",
+        "--port",
+        "auto",
+        "--no-bench",
     )
     assert status == 0, err
     project = run_dir / "firmware-nano33ble"
@@ -139,3 +146,17 @@ def test_train_and_flash_end_to_end(tinykd, fake_tools, monkeypatch, tmp_path):
     assert "MLPerf Tiny protocol" in out
     assert [call[1] for call in fake_tools()] == ["core", "lib", "compile", "upload"]
     assert (run_dir / "report.json").is_file()
+
+
+@pytest.mark.slow
+def test_train_and_flash_on_the_emulated_board_ends_with_a_benchmark(tinykd, tmp_path):
+    """The whole chain without hardware: the last stage is the harness on the emulated board."""
+    run_dir = tmp_path / "run"
+    config = tmp_path / "run.toml"
+    config.write_text(TINY_RUN.format(out=run_dir))
+    status, out, err = tinykd("train-and-flash", "--config", config, "--board", "emulated")
+    assert status == 0, err
+    report = json.loads((run_dir / "bench" / "report.json").read_text())
+    text = json.dumps(report)
+    assert "distilled" in text and "estimated" in text
+    assert "0 failed" in out and "agreement 100.00% exact" in out

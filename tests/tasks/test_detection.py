@@ -16,7 +16,8 @@ from tinykd.distill import build_loss
 from tinykd.distill.losses import Batch
 from tinykd.errors import TinyKDError
 from tinykd.tasks import detection as det
-from tinykd.tasks.dense import export_int8, float_score, int8_score, tflm_predict, train_on_scenes
+from tinykd.tasks.dense import float_score, int8_score, train_on_scenes
+from tinykd.tasks.int8_export import export_int8, tflm_predict
 
 
 # Composition.
@@ -202,7 +203,7 @@ def test_feature_imitation_near_objects_only(rng):
     labels[0, 0, 0, 0] = 1.0  # one object in the corner cell: mask = the 2×2 corner block
     student = tf.constant(rng.normal(size=(1, 4, 4, 2)).astype(np.float32))
     teacher = rng.normal(size=(1, 4, 4, 3)).astype(np.float32)
-    adapted = loss.adaptation(student).numpy()
+    adapted = loss.alignment.projector(student).numpy()
     far_changed = teacher.copy()
     far_changed[0, 3, 3] += 100.0  # outside the mask: must not matter
     values = [
@@ -211,8 +212,9 @@ def test_feature_imitation_near_objects_only(rng):
     ]
     expected = np.mean((adapted[0, :2, :2] - teacher[0, :2, :2]) ** 2)
     assert values[0] == pytest.approx(expected, rel=1e-5) and values[1] == pytest.approx(values[0])
-    with pytest.raises(TinyKDError, match="same height and width"):
-        loss.build_for({"f": (None, 4, 4, 3)}, {"f": (None, 8, 8, 2)})
+    class_map_labels = np.zeros((1, 4, 4), np.int64)  # segmentation labels: no object grid
+    with pytest.raises(TinyKDError, match="detection grid labels"):
+        loss.compute_loss({"f": tf.constant(teacher)}, {"f": student}, Batch(None, class_map_labels))
 
 
 # One epoch end to end: teacher, distilled student, int8 in TFLM.

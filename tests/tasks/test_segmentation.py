@@ -14,7 +14,8 @@ from tinykd.distill import build_loss
 from tinykd.distill.losses import Batch
 from tinykd.errors import TinyKDError
 from tinykd.tasks import segmentation as seg
-from tinykd.tasks.dense import export_int8, float_score, int8_score, tflm_predict, train_on_scenes
+from tinykd.tasks.dense import float_score, int8_score, train_on_scenes
+from tinykd.tasks.int8_export import export_int8, tflm_predict
 
 # mIoU against hand-computed values.
 LABELS = np.array([[0, 0, 1], [1, 2, 2]])

@@ -80,12 +80,16 @@ def make_tf_dataset(
 
 
 def representative_dataset(x: np.ndarray, num_samples: int = 200, seed: int = 0):
-    """A callable yielding ``num_samples`` single-image batches for int8 calibration."""
+    """A callable yielding ``num_samples`` single-sample batches for int8 calibration.
+
+    Float inputs are calibrated as float32; integer inputs (token ids) stay int32 ids.
+    """
     count = min(num_samples, len(x))
     index = np.random.default_rng(seed).choice(len(x), size=count, replace=False)
+    dtype = np.int32 if np.issubdtype(np.asarray(x).dtype, np.integer) else np.float32
 
     def generator():
         for i in index:
-            yield [x[i : i + 1].astype(np.float32)]
+            yield [x[i : i + 1].astype(dtype)]
 
     return generator

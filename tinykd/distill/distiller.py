@@ -5,18 +5,37 @@
 With no losses and no teacher it is plain supervised training through the same code path,
 which keeps "scratch vs distilled" comparisons fair.
 
+Every tensor any loss needs comes out of one forward pass per model: each model is wrapped
+once in a multi-output "taps" model (:func:`tap_model`). Gradient taps (see
+:mod:`tinykd.distill.losses.base`) are taken in the same pass: the student's inside the
+training tape (so losses on them train by double backpropagation), the teacher's once.
+
 Teacher outputs can be computed once and cached (:meth:`Distiller.cache_teacher_outputs`)
 when the inputs are not augmented: then the teacher costs one inference pass in total
 instead of one per step (measured on Fashion-MNIST: per-step teacher passes made an epoch
 3–4× slower than plain student training).
+
+Under ``tf.distribute`` strategies the per-replica loss is divided by the number of
+replicas before its gradient is taken (the optimizer sums the replicas' gradients), as
+Keras' own compiled losses do.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from tinykd._keras import keras, tf
-from tinykd.distill.losses.base import LOGITS, Batch, DistillationLoss
+from tinykd.distill.losses.base import (
+    GRADIENT_OBJECTIVES,
+    INPUT,
+    LOGITS,
+    Batch,
+    DistillationLoss,
+    parse_gradient_tap,
+)
 from tinykd.errors import TinyKDError
 
 TEACHER_KEY = "teacher"
@@ -25,27 +44,89 @@ LABELS_KEY = "labels"
 DEFAULT_CACHE_LIMIT_BYTES = 2 * 1024**3
 
 
-def tap_model(model, tap_names) -> keras.Model:
-    """One model with one output per tap: ``"logits"`` (the output) or a layer's output."""
+def tap_model(model, tap_names, tensors: dict | None = None) -> keras.Model:
+    """One model with one output per tap: ``"logits"`` (the output), ``"input"``, a layer's
+    output, or a symbolic tensor of ``model`` given a name in ``tensors``."""
+    tensors = dict(tensors or {})
     outputs = {}
     for name in tap_names:
         if name == LOGITS:
             outputs[name] = model.outputs[0]
-            continue
-        try:
-            outputs[name] = model.get_layer(name).output
-        except ValueError:
-            known = ", ".join(layer.name for layer in model.layers)
-            raise TinyKDError(
-                f"Model {model.name!r} has no layer {name!r} to tap. Its layers: {known}."
-            ) from None
+        elif name == INPUT:
+            outputs[name] = model.inputs[0]
+        elif name in tensors:
+            outputs[name] = tensors[name]
+        else:
+            try:
+                outputs[name] = model.get_layer(name).output
+            except (ValueError, AttributeError):
+                known = ", ".join(layer.name for layer in model.layers)
+                raise TinyKDError(
+                    f"Model {model.name!r} has no layer {name!r} to tap. Its layers: {known}."
+                ) from None
     return keras.Model(model.inputs, outputs, name=f"{model.name}_taps")
+
+
+def split_taps(names) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """(plain taps to extract, {gradient tap: (objective, plain tap)}) for a set of tap names."""
+    plain, gradients = set(), {}
+    for name in names:
+        parsed = parse_gradient_tap(name)
+        if parsed is None:
+            plain.add(name)
+            continue
+        if parsed[0] not in GRADIENT_OBJECTIVES:
+            raise TinyKDError(
+                f"Gradient tap {name!r}: unknown objective {parsed[0]!r}; "
+                f"one of {', '.join(GRADIENT_OBJECTIVES)}."
+            )
+        gradients[name] = parsed
+        plain |= {parsed[1], LOGITS}
+    return sorted(plain), gradients
+
+
+class ModelTaps:
+    """A model's taps model plus the gradient taps computed from it, in one forward pass."""
+
+    def __init__(self, model, tap_names, tensors=None):
+        plain, self.gradients = split_taps(tap_names)
+        self.model = tap_model(model, plain, tensors)
+
+    @property
+    def shapes(self) -> dict:
+        shapes = {name: tensor.shape for name, tensor in self.model.output.items()}
+        shapes.update({name: shapes[tap] for name, (_, tap) in self.gradients.items()})
+        return shapes
+
+    def __call__(self, inputs, labels, training: bool) -> dict:
+        if not self.gradients:
+            return dict(self.model(inputs, training=training))
+        inputs = tf.convert_to_tensor(inputs)
+        objectives = sorted({objective for objective, _ in self.gradients.values()})
+        with tf.GradientTape(
+            persistent=len(self.gradients) > 1, watch_accessed_variables=False
+        ) as tape:
+            tape.watch(inputs)
+            outputs = dict(self.model(inputs, training=training))
+            totals = {
+                objective: tf.reduce_sum(GRADIENT_OBJECTIVES[objective](outputs[LOGITS], labels))
+                for objective in objectives
+            }
+        for name, (objective, tap) in self.gradients.items():
+            source = inputs if tap == INPUT else outputs[tap]
+            gradient = tape.gradient(totals[objective], source)
+            outputs[name] = tf.zeros_like(source) if gradient is None else gradient
+        return outputs
 
 
 class Distiller(keras.Model):
     """Train ``student`` with ``hard_label_weight``·hard_loss(labels) + Σ weight·loss(teacher, student).
 
-    ``hard_loss`` defaults to cross-entropy on class labels and ``metric`` to accuracy.
+    ``hard_loss`` defaults to cross-entropy on class labels and ``metric`` to accuracy; a
+    dense task (detection grids, class maps) brings its own ``hard_loss(labels, outputs)``
+    and a metric with ``update_state(labels, outputs)``. ``teacher_tensors`` /
+    ``student_tensors`` name extra tensors of each model (e.g. one inside a layer's graph)
+    so losses can tap them like layers.
     """
 
     def __init__(
@@ -54,6 +135,9 @@ class Distiller(keras.Model):
         teacher: keras.Model | None = None,
         losses: list[DistillationLoss] = (),
         hard_label_weight: float = 1.0,
+        *,
+        teacher_tensors: dict | None = None,
+        student_tensors: dict | None = None,
         hard_loss=None,
         metric: keras.metrics.Metric | None = None,
         **kwargs,
@@ -66,27 +150,37 @@ class Distiller(keras.Model):
         self.teacher = teacher
         self.hard_label_weight = float(hard_label_weight)
         self.distillation_losses = losses
-        student_tap_names = sorted({LOGITS, *[t for loss in losses for t in loss.student_taps]})
-        self.student_taps = tap_model(student, student_tap_names)
+        self.student_tap_set = ModelTaps(
+            student,
+            {LOGITS, *[t for loss in losses for t in loss.student_taps]},
+            student_tensors,
+        )
+        self.student_taps = self.student_tap_set.model
         if teacher is not None:
             teacher.trainable = False
             self._check_output_compatible(teacher, student)
-            teacher_tap_names = sorted(
-                {t for loss in losses for t in loss.teacher_taps} or {LOGITS}
+            self.teacher_tap_set = ModelTaps(
+                teacher,
+                {t for loss in losses for t in loss.teacher_taps} or {LOGITS},
+                teacher_tensors,
             )
-            self.teacher_taps = tap_model(teacher, teacher_tap_names)
-            teacher_shapes = {k: v.shape for k, v in self.teacher_taps.output.items()}
-            student_shapes = {k: v.shape for k, v in self.student_taps.output.items()}
+            self.teacher_taps = self.teacher_tap_set.model
             for loss in losses:
-                loss.build_for(teacher_shapes, student_shapes)
+                loss.bind_models(teacher, student)
+                loss.build_for(self.teacher_tap_set.shapes, self.student_tap_set.shapes)
         else:
+            self.teacher_tap_set = None
             self.teacher_taps = None
-        # Classification by default; a dense task (detection, segmentation) brings its own
-        # ``hard_loss(labels, outputs)`` and a metric with ``update_state(labels, outputs)``.
-        self.hard_loss = hard_loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        # A plain function, not a keras Loss: those refuse to run under a distribution
+        # strategy outside compile().
+        self.hard_loss = hard_loss or hard_label_loss
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hard_loss_tracker = keras.metrics.Mean(name="hard_loss")
         self.term_trackers = [keras.metrics.Mean(name=f"{loss.name}_loss") for loss in losses]
+        self.loss_metric_trackers = [
+            [keras.metrics.Mean(name=f"{loss.name}_{metric}") for metric in loss.metric_names]
+            for loss in losses
+        ]
         self.accuracy = metric or keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     @staticmethod
@@ -105,32 +199,74 @@ class Distiller(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.hard_loss_tracker, *self.term_trackers, self.accuracy]
+        return [
+            self.loss_tracker,
+            self.hard_loss_tracker,
+            *self.term_trackers,
+            *[tracker for trackers in self.loss_metric_trackers for tracker in trackers],
+            self.accuracy,
+        ]
 
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
 
     # Teacher outputs: cached once, or computed per step.
-    def cache_teacher_outputs(self, x: np.ndarray, batch_size: int = 256) -> dict:
+    @property
+    def needs_labels_for_teacher(self) -> bool:
+        return bool(self.teacher_tap_set and self.teacher_tap_set.gradients)
+
+    def cache_teacher_outputs(
+        self, x: np.ndarray, batch_size: int = 256, labels: np.ndarray | None = None
+    ) -> dict:
         """The teacher's tapped outputs for every sample of ``x`` (one inference pass)."""
-        if self.teacher_taps is None:
+        if self.teacher_tap_set is None:
             return {}
-        outputs = self.teacher_taps.predict(x, batch_size=batch_size, verbose=0)
-        return {name: np.asarray(value) for name, value in outputs.items()}
+        if not self.needs_labels_for_teacher:
+            outputs = self.teacher_taps.predict(x, batch_size=batch_size, verbose=0)
+            return {name: np.asarray(value) for name, value in outputs.items()}
+        if labels is None:
+            raise TinyKDError("The teacher's gradient taps need the labels: pass labels=y.")
+        run = tf.function(
+            lambda images, targets: self.teacher_tap_set(images, targets, training=False),
+            reduce_retracing=True,
+        )
+        chunks = [
+            run(x[start : start + batch_size], labels[start : start + batch_size])
+            for start in range(0, len(x), batch_size)
+        ]
+        return {
+            name: np.concatenate([chunk[name].numpy() for chunk in chunks]) for name in chunks[0]
+        }
 
     def teacher_cache_bytes(self, num_samples: int) -> int:
-        if self.teacher_taps is None:
+        if self.teacher_tap_set is None:
             return 0
-        per_sample = sum(int(np.prod(t.shape[1:])) * 4 for t in self.teacher_taps.output.values())
+        per_sample = sum(int(np.prod(s[1:])) * 4 for s in self.teacher_tap_set.shapes.values())
         return per_sample * num_samples
 
     def make_targets(
-        self, x: np.ndarray, y: np.ndarray, cache_teacher: bool, batch_size: int = 256
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        cache_teacher: bool,
+        batch_size: int = 256,
+        precomputed: dict | None = None,
     ):
-        """Targets for ``fit``: labels alone, or labels plus cached teacher outputs."""
+        """Targets for ``fit``: labels alone, or labels plus cached teacher outputs.
+
+        ``precomputed``: teacher outputs for ``x`` computed earlier (a superset of this
+        distiller's taps, e.g. shared by several runs with the same teacher and data).
+        """
         if not cache_teacher or self.teacher_taps is None or not self.distillation_losses:
             return y
-        return {LABELS_KEY: y, TEACHER_KEY: self.cache_teacher_outputs(x, batch_size)}
+        if precomputed is None:
+            outputs = self.cache_teacher_outputs(x, batch_size, labels=y)
+        else:
+            missing = sorted(set(self.teacher_tap_set.shapes) - set(precomputed))
+            if missing:
+                raise TinyKDError(f"The precomputed teacher outputs lack the taps {missing}.")
+            outputs = {name: precomputed[name] for name in self.teacher_tap_set.shapes}
+        return {LABELS_KEY: y, TEACHER_KEY: outputs}
 
     def _unpack(self, data):
         inputs, targets = data[0], data[1]
@@ -138,31 +274,47 @@ class Distiller(keras.Model):
             return inputs, targets[LABELS_KEY], targets.get(TEACHER_KEY)
         return inputs, targets, None
 
+    def _loss_terms(self, teacher_outputs, student_outputs, batch):
+        """(Σ weight·loss, [each loss], [[each metric] per loss]) for one batch."""
+        total = tf.constant(0.0)
+        terms, metric_values = [], []
+        for loss in self.distillation_losses:
+            term = loss.compute_loss(teacher_outputs, student_outputs, batch)
+            terms.append(term)
+            total += loss.weight * term
+            values = loss.compute_metrics(teacher_outputs, student_outputs, batch)
+            metric_values.append([values[name] for name in loss.metric_names])
+        return total, terms, metric_values
+
     def train_step(self, data):
         inputs, labels, teacher_outputs = self._unpack(data)
         if teacher_outputs is None and self.distillation_losses:
-            teacher_outputs = self.teacher_taps(inputs, training=False)
+            teacher_outputs = self.teacher_tap_set(inputs, labels, training=False)
         batch = Batch(inputs=inputs, labels=labels)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            student_outputs = self.student_taps(inputs, training=True)
+            student_outputs = self.student_tap_set(inputs, labels, training=True)
             hard = self.hard_loss(labels, student_outputs[LOGITS])
-            total = self.hard_label_weight * hard
-            terms = []
-            for loss in self.distillation_losses:
-                term = loss.compute_loss(teacher_outputs, student_outputs, batch)
-                terms.append(term)
-                total += loss.weight * term
+            distillation, terms, metric_values = self._loss_terms(
+                teacher_outputs, student_outputs, batch
+            )
+            total = self.hard_label_weight * hard + distillation
             if self.student.losses:
                 total += tf.add_n(self.student.losses)
+            # The optimizer sums the replicas' gradients.
+            scaled_total = total / replicas
         variables = self.student.trainable_variables + [
             v for loss in self.distillation_losses for v in loss.trainable_variables
         ]
-        gradients = tape.gradient(total, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables, strict=False))
+        gradients = tape.gradient(scaled_total, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
         self.loss_tracker.update_state(total)
         self.hard_loss_tracker.update_state(hard)
-        for tracker, term in zip(self.term_trackers, terms, strict=False):
+        for tracker, term in zip(self.term_trackers, terms):
             tracker.update_state(term)
+        for trackers, values in zip(self.loss_metric_trackers, metric_values):
+            for tracker, value in zip(trackers, values):
+                tracker.update_state(value)
         self.accuracy.update_state(labels, student_outputs[LOGITS])
         return {m.name: m.result() for m in self.metrics}
 
@@ -174,3 +326,47 @@ class Distiller(keras.Model):
         self.hard_loss_tracker.update_state(hard)
         self.accuracy.update_state(labels, logits)
         return {m.name: m.result() for m in (self.loss_tracker, self.accuracy)}
+
+    def evaluate_losses(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict:
+        """Every distillation loss and loss metric on held-out data (student in inference mode).
+
+        E.g. the activation-pattern agreement of an ``activation_boundary`` loss on the test set.
+        """
+        if not self.distillation_losses:
+            return {}
+
+        @tf.function(reduce_retracing=True)
+        def one_batch(images, labels):
+            teacher_outputs = self.teacher_tap_set(images, labels, training=False)
+            student_outputs = self.student_tap_set(images, labels, training=False)
+            _, terms, metric_values = self._loss_terms(
+                teacher_outputs, student_outputs, Batch(inputs=images, labels=labels)
+            )
+            return terms, metric_values
+
+        sums: dict[str, float] = {}
+        for start in range(0, len(x), batch_size):
+            images, labels = x[start : start + batch_size], y[start : start + batch_size]
+            terms, metric_values = one_batch(images, labels)
+            for loss, term, values in zip(self.distillation_losses, terms, metric_values):
+                named = {f"{loss.name}_loss": term}
+                named.update({f"{loss.name}_{m}": v for m, v in zip(loss.metric_names, values)})
+                for name, value in named.items():
+                    sums[name] = sums.get(name, 0.0) + float(value) * len(images)
+        return {name: total / len(x) for name, total in sums.items()}
+
+    def save_student(self, path: str | Path) -> Path:
+        """Save the plain student (no distiller, no projections); written atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        self.student.save(temporary)
+        os.replace(temporary, path)
+        return path
+
+
+def hard_label_loss(labels, logits):
+    """Mean cross-entropy of integer labels against logits."""
+    return tf.reduce_mean(
+        keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    )

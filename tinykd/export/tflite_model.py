@@ -36,6 +36,7 @@ class TfliteInfo:
     output: TensorInfo
     float_tensors: tuple[str, ...]  # float32 activations/weights left in the graph
     size_bytes: int
+    float_operators: tuple[str, ...] = ()  # operators reading or writing a float tensor
 
 
 def _schema():
@@ -80,7 +81,8 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
     names = {
         v: k for k, v in vars(runtime.schema_fb.BuiltinOperator).items() if not k.startswith("_")
     }
-    used_codes = []
+    float_indices = {i for i, t in enumerate(subgraph.tensors) if int(t.type) in (0, 1)}
+    used_codes, float_operators = [], []
     for operator in subgraph.operators:
         code = runtime.get_builtin_code_from_operator_code(
             model.operatorCodes[operator.opcodeIndex]
@@ -91,6 +93,15 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
             name = f"CUSTOM:{custom.decode() if isinstance(custom, bytes) else custom}"
         if name not in used_codes:
             used_codes.append(name)
+        ends = [
+            index
+            for part in (operator.inputs, operator.outputs)
+            if part is not None
+            for index in part
+        ]
+        touched = {int(i) for i in ends} & float_indices
+        if touched and name not in float_operators:
+            float_operators.append(name)
     if len(subgraph.inputs) != 1 or len(subgraph.outputs) != 1:
         raise TinyKDError(
             f"tinykd exports single-input, single-output models; this one has "
@@ -103,4 +114,5 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
         output=_tensor_info(subgraph.tensors[subgraph.outputs[0]]),
         float_tensors=floats,
         size_bytes=len(tflite),
+        float_operators=tuple(float_operators),
     )

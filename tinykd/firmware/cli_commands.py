@@ -10,9 +10,9 @@ from pathlib import Path
 
 from tinykd.errors import TinyKDError
 
-HARNESS_PENDING = (
-    "Flashed. Benchmarking through the serial harness is not part of this tinykd version yet; "
-    "the board speaks the MLPerf Tiny protocol at {baud} baud on {port} (send `name%`)."
+FLASHED = (
+    "Flashed. The board speaks the MLPerf Tiny protocol at {baud} baud on {port}; "
+    "benchmark it with `tinykd bench --run RUN_DIR --port {port}`."
 )
 
 
@@ -59,6 +59,7 @@ def add_parsers(sub) -> None:
     one.add_argument("--board", required=True)
     one.add_argument("--port", default="auto", help="serial device, or auto (by USB VID:PID)")
     one.add_argument("--no-flash", action="store_true", help="stop after building")
+    one.add_argument("--no-bench", action="store_true", help="stop after flashing")
     one.add_argument("--kind", choices=["arduino", "esp-idf", "host"])
     _add_tool_argument(one)
     one.set_defaults(handler=command_train_and_flash)
@@ -129,8 +130,8 @@ def _model_files(args) -> dict[str, str]:
 
 def command_render(args) -> int:
     from tinykd.boards import load_board
+    from tinykd.export.fit import check_fit
     from tinykd.firmware.deploy import model_facts
-    from tinykd.firmware.fit import check_fit
     from tinykd.firmware.render import render_project
 
     board = load_board(args.board)
@@ -180,7 +181,7 @@ def command_flash(args) -> int:
         raise TinyKDError("A host project is a program, not a board: run build/tinykd_fw instead.")
     port = resolve_port(board, args.port)
     flash_project(project, board, port, tool=args.tool)
-    print(HARNESS_PENDING.format(baud=board.baud, port=port))
+    print(FLASHED.format(baud=board.baud, port=port))
     return 0
 
 
@@ -221,11 +222,34 @@ def command_train_and_flash(args) -> int:
         port=None if args.no_flash or board.is_emulated else args.port,
         say=progress.say,
     )
+    if result.port and args.no_bench:
+        print(FLASHED.format(baud=board.baud, port=result.port))
+        return 0
     if result.port:
-        print(HARNESS_PENDING.format(baud=board.baud, port=result.port))
-    else:
-        print(f"Firmware project: {result.project.root} (not flashed)")
+        return _benchmark_after_flash(out_dir, board, ["--port", result.port], progress)
+    if board.is_emulated and not (args.no_flash or args.no_bench):
+        return _benchmark_after_flash(out_dir, board, ["--emulate"], progress)
+    print(f"Firmware project: {result.project.root} (not flashed)")
     return 0
+
+
+def _benchmark_after_flash(out_dir: Path, board, device_arguments: list[str], progress) -> int:
+    """The last stage of train-and-flash: the serial harness on the board just flashed."""
+    from tinykd.cli import main as tinykd_main
+
+    progress.step(f"Benchmark on {board.title} through the serial harness")
+    return tinykd_main(
+        [
+            "bench",
+            "--run",
+            str(out_dir),
+            "--board",
+            board.name,
+            *device_arguments,
+            "--out",
+            str(out_dir / "bench"),
+        ]
+    )
 
 
 QEMU_SAMPLES = 1000  # test samples run in QEMU after train-and-flash (~0.1-0.3 s each)

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
+from tinykd.export.fit import FitReport, check_fit, require_fit
 from tinykd.firmware.build import BuildReport, build_project, flash_project, resolve_port
-from tinykd.firmware.fit import FitReport, check_fit, require_fit
 from tinykd.firmware.render import MODEL_FILES, RenderedProject, render_project
 
 Say = Callable[[str], None]
 _DEFINE = re.compile(r"^#define (TKD_\w+) (.+)$", re.MULTILINE)
 _MODEL_SIZE = re.compile(r"g_model_data_size = (\d+);")
+_OPERATORS = re.compile(r"^// Operators: (.+)$", re.MULTILINE)
 
 
 def firmware_arena(measured: int) -> int:
@@ -60,15 +61,17 @@ def read_model_dir(folder: str | Path) -> dict[str, str]:
     return {name: (folder / name).read_text(encoding="utf-8") for name in MODEL_FILES}
 
 
-def model_facts(model_files: dict[str, str]) -> dict[str, int]:
-    """Model size, arena and input bytes, read back from the generated files."""
+def model_facts(model_files: dict[str, str]) -> dict:
+    """Model size, arena and input bytes and the operators, read back from the generated files."""
     defines = dict(_DEFINE.findall(model_files["model_settings.h"]))
     size = _MODEL_SIZE.search(model_files["model_data.cc"])
+    operators = _OPERATORS.search(model_files["op_resolver.h"])
     try:
         return {
             "model_bytes": int(size.group(1)),
             "arena_bytes": int(defines["TKD_ARENA_SIZE"]),
             "input_bytes": int(defines["TKD_INPUT_BYTES"]),
+            "operators": tuple(operators.group(1).split(", ")),
         }
     except (AttributeError, KeyError, ValueError):
         raise TinyKDError(

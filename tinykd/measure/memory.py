@@ -6,7 +6,7 @@ sums binutils' ``size`` prints. The tensor arena is a static array in bss, sized
 model; the device reports how much of it the model really uses ("arena used"), so the
 SRAM figure of a report is static RAM - arena array + arena used.
 
-Without a build, ``tinykd.firmware.fit`` estimates both from the board profile.
+Without a build, ``tinykd.export.fit`` estimates both from the board profile.
 """
 
 from __future__ import annotations

@@ -26,18 +26,28 @@ class TflmModel:
         from tflite_micro.python.tflite_micro import runtime
 
         self.info = describe_tflite(tflite)
-        if self.info.input.dtype != "int8":
-            raise TinyKDError(f"Expected an int8 model; input is {self.info.input.dtype}.")
+        if self.info.input.dtype not in ("int8", "int32"):
+            raise TinyKDError(
+                f"Expected an int8 model (int8 input, or int32 token ids); input is "
+                f"{self.info.input.dtype}."
+            )
         try:
             self.interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
         except Exception as exc:
             raise TinyKDError(f"TFLM could not load the model: {exc}") from None
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
+        if self.info.input.dtype == "int32":  # token ids go in as they are
+            return np.asarray(x, dtype=np.int32)
         return quantize_inputs(x, self.info.input.scale, self.info.input.zero_point)
 
+    def dequantize_outputs(self, outputs: np.ndarray) -> np.ndarray:
+        """int8 outputs → the float values they stand for: scale · (q − zero point)."""
+        output = self.info.output
+        return output.scale * (np.asarray(outputs, dtype=np.float32) - output.zero_point)
+
     def invoke_int8(self, sample_int8: np.ndarray) -> np.ndarray:
-        """One int8 input (without batch axis) → the raw int8 output vector."""
+        """One quantized input (without batch axis) → the raw int8 output, flattened."""
         shape = self.info.input.shape
         self.interpreter.set_input(sample_int8.reshape(shape), 0)
         self.interpreter.invoke()

@@ -57,10 +57,10 @@ def depthwise_separable(x, filters: int, strides=1, name: str = "ds"):
     return conv_bn_relu(x, filters, kernel_size=1, name=f"{name}_pw")
 
 
-def _pool_if_large(x, min_size: int = 4):
+def _pool_if_large(x, min_size: int = 4, name: str | None = None):
     """2×2 max-pool unless the feature map is already small (8×8 digits stay usable)."""
     if x.shape[1] >= min_size * 2 and x.shape[2] >= min_size * 2:
-        return layers.MaxPooling2D()(x)
+        return layers.MaxPooling2D(name=name)(x)
     return x
 
 
@@ -74,9 +74,9 @@ def teacher_cnn(input_shape, num_classes: int, width: float = 1.0):
     x = layers.Dropout(0.2)(x)
     x = conv_bn_relu(x, channels(64, width), name="block2_conv1")
     x = conv_bn_relu(x, channels(64, width), name="block2_conv2")
-    x = _pool_if_large(x, min_size=3)
+    x = _pool_if_large(x, min_size=3, name="block2_pool")
     x = layers.Dropout(0.3)(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(channels(128, width), activation="relu", name="fc1")(x)
     x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
@@ -88,10 +88,10 @@ def plain_cnn(input_shape, num_classes: int, width: float = 1.0):
     """The smallest useful student: two 3×3 convs with pooling and one dense layer."""
     inputs = keras.Input(input_shape)
     x = conv_bn_relu(inputs, channels(8, width), name="conv1")
-    x = _pool_if_large(x)
+    x = _pool_if_large(x, name="pool1")
     x = conv_bn_relu(x, channels(16, width), name="conv2")
-    x = _pool_if_large(x)
-    x = layers.Flatten()(x)
+    x = _pool_if_large(x, name="pool2")
+    x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="plain_cnn")
 
@@ -105,7 +105,7 @@ def ds_cnn(input_shape, num_classes: int, width: float = 1.0):
     x = depthwise_separable(x, channels(32, width), name="ds1")
     x = depthwise_separable(x, channels(64, width), strides=2, name="ds2")
     x = depthwise_separable(x, channels(64, width), name="ds3")
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="ds_cnn")
 
@@ -124,7 +124,7 @@ def resnet8(input_shape, num_classes: int, width: float = 1.0):
         if strides != 1 or x.shape[-1] != filters:
             x = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_shortcut")(x)
         x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="resnet8")
 
@@ -140,6 +140,6 @@ def dscnn_kws(input_shape, num_classes: int, width: float = 1.0):
     for block in range(1, 5):
         x = depthwise_separable(x, filters, name=f"ds{block}")
     x = layers.Dropout(0.4)(x)
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="dscnn_kws")

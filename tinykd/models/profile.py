@@ -26,16 +26,18 @@ def count_macs(model) -> int:
     Dense: inputs·units (per position when applied to a sequence).
     """
     total = 0
-    for layer in _leaf_layers(model):
+    for wrapper in _leaf_layers(model):
+        # QAT and pruning wrappers (tfmot) hold the real layer; the wrapper has its output.
+        layer = wrapper.layer if isinstance(wrapper, keras.layers.Wrapper) else wrapper
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             kernel_h, kernel_w, in_channels, multiplier = layer.depthwise_kernel.shape
             total += (
-                _spatial_size(layer.output_shape) * in_channels * multiplier * kernel_h * kernel_w
+                _spatial_size(wrapper.output_shape) * in_channels * multiplier * kernel_h * kernel_w
             )
         elif isinstance(layer, keras.layers.Conv2D):
             kernel_h, kernel_w, in_per_group, out_channels = layer.kernel.shape
             total += (
-                _spatial_size(layer.output_shape)
+                _spatial_size(wrapper.output_shape)
                 * out_channels
                 * kernel_h
                 * kernel_w
@@ -43,7 +45,9 @@ def count_macs(model) -> int:
             )
         elif isinstance(layer, keras.layers.Dense):
             inputs, units = layer.kernel.shape
-            positions = int(np.prod(layer.output_shape[1:-1])) if len(layer.output_shape) > 2 else 1
+            positions = (
+                int(np.prod(wrapper.output_shape[1:-1])) if len(wrapper.output_shape) > 2 else 1
+            )
             total += positions * inputs * units
     return int(total)
 

@@ -1,1 +1,1 @@
-"""Distillation beyond classification: each task module brings data encoding, models, metric."""
+"""Distillation beyond classification: one module per task (teacher, student, losses, metric)."""

@@ -1,9 +1,9 @@
-"""What detection and segmentation share: int8 export and TFLM inference of dense outputs.
+"""What detection and segmentation share: the task description, training and scoring.
 
 Both tasks' models are single-input, single-output convolutional nets whose output is a
-map (a detection grid or per-pixel class logits) rather than a class vector, so their
-int8 outputs are reshaped to the map and dequantized with the output scale and zero point
-before the task's own decoding and metric.
+map (a detection grid or per-pixel class logits) rather than a class vector; their int8
+outputs come from the TFLM interpreter dequantized to that map
+(:func:`tinykd.tasks.int8_export.tflm_predict`) before the task's own decoding and metric.
 """
 
 from __future__ import annotations
@@ -14,49 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinykd._keras import keras
-from tinykd.compress import convert_int8
 from tinykd.data.composed import ComposedScenes
-from tinykd.measure import TflmModel, measure_arena
 from tinykd.registry import Registry
+from tinykd.tasks.int8_export import tflm_predict
 from tinykd.training import SplitData, TrainResult, train
-
-
-def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """int8 → float as TFLite's DEQUANTIZE does: scale · (q − zero_point)."""
-    return scale * (np.asarray(values, dtype=np.float32) - zero_point)
-
-
-def tflm_predict(tflite: bytes, images: np.ndarray) -> np.ndarray:
-    """Dequantized outputs of the int8 model run in the TFLM interpreter, one image per invoke."""
-    model = TflmModel(tflite)
-    output = model.info.output
-    quantized = model.quantize(images)
-    raw = np.stack([model.invoke_int8(sample) for sample in quantized])
-    return dequantize(
-        raw.reshape((len(images), *output.shape[1:])), output.scale, output.zero_point
-    )
-
-
-@dataclass(frozen=True)
-class Int8Export:
-    """A student converted to int8 with its measured TFLM footprint."""
-
-    tflite: bytes
-    arena_bytes: int
-
-    @property
-    def size_bytes(self) -> int:
-        return len(self.tflite)
-
-
-def export_int8(model, calibration_images: np.ndarray, num_calibration_samples: int = 200):
-    """Full-int8 conversion (calibrated on training scenes) and the exact TFLM arena."""
-    tflite = convert_int8(
-        model,
-        calibration_images=calibration_images,
-        num_calibration_samples=num_calibration_samples,
-    )
-    return Int8Export(tflite=tflite, arena_bytes=measure_arena(tflite))
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,14 @@ and channels 5… the class logits.
 
 from __future__ import annotations
 
-from tinykd._keras import keras, tf
+from tinykd._keras import tf
 from tinykd.distill.losses.base import LOSSES, Batch, DistillationLoss
+from tinykd.distill.losses.features import AlignedFeatureLoss, SpatialMapLoss
+from tinykd.distill.losses.logits import (
+    SoftTargetKD,
+    TemperatureLoss,
+    softened_log_probabilities,
+)
 from tinykd.errors import TinyKDError
 
 OBJECTNESS = 0
@@ -17,16 +23,10 @@ CLASSES = slice(5, None)
 FIRST_CLASS_CHANNEL = 5
 
 
-def _positive(name: str, value: float) -> float:
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {value}")
-    return float(value)
-
-
 def softened_kl(teacher_logits, student_logits, temperature):
     """KL(softmax(t/T) ‖ softmax(s/T)) over the last axis, one value per position."""
-    teacher_log_p = tf.nn.log_softmax(teacher_logits / temperature, axis=-1)
-    student_log_q = tf.nn.log_softmax(student_logits / temperature, axis=-1)
+    teacher_log_p = softened_log_probabilities(teacher_logits, temperature)
+    student_log_q = softened_log_probabilities(student_logits, temperature)
     return tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - student_log_q), axis=-1)
 
 
@@ -41,28 +41,22 @@ def bernoulli_kl(teacher_logits, student_logits):
 
 
 @LOSSES.register("pixel_kd")
-class PixelKD(DistillationLoss):
+class PixelKD(SoftTargetKD):
     """Pixel-wise distillation (Liu et al., "Structured Knowledge Distillation for Semantic
     Segmentation", CVPR 2019): the soft-target KD loss at every pixel of a class map.
 
     L = T² · mean_{n,h,w} Σ_k p_k^T (log p_k^T − log q_k^T) with p^T, q^T the teacher's and
-    the student's per-pixel class distributions softened by the temperature T.
+    the student's per-pixel class distributions softened by the temperature T. That is
+    ``kd`` applied to (N, H, W, K) maps (it averages over every position); this name gives
+    it the paper's default T = 1.
     """
 
     def __init__(self, temperature: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.temperature = _positive("temperature", temperature)
-
-    def compute_loss(self, teacher: dict, student: dict, batch: Batch):
-        kl = softened_kl(teacher[self.teacher_tap], student[self.student_tap], self.temperature)
-        return self.temperature**2 * tf.reduce_mean(kl)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": self.temperature}
+        super().__init__(temperature=temperature, **kwargs)
 
 
 @LOSSES.register("detection_kd")
-class DetectionKD(DistillationLoss):
+class DetectionKD(TemperatureLoss):
     """Distillation of a grid detector's predictions, the teacher's boxes as soft targets.
 
     Per cell, with t_o = σ(teacher objectness logit):
@@ -83,8 +77,7 @@ class DetectionKD(DistillationLoss):
         class_weight: float = 1.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.temperature = _positive("temperature", temperature)
+        super().__init__(temperature=temperature, **kwargs)
         self.objectness_weight = float(objectness_weight)
         self.box_weight = float(box_weight)
         self.class_weight = float(class_weight)
@@ -121,67 +114,51 @@ class DetectionKD(DistillationLoss):
     def get_config(self) -> dict:
         return {
             **super().get_config(),
-            "temperature": self.temperature,
             "objectness_weight": self.objectness_weight,
             "box_weight": self.box_weight,
             "class_weight": self.class_weight,
         }
 
 
-class _SameGridLoss(DistillationLoss):
-    """A loss on two feature maps with the same spatial size (channels may differ)."""
-
-    def build_for(self, teacher_shapes: dict, student_shapes: dict) -> None:
-        teacher_shape = tf.TensorShape(teacher_shapes[self.teacher_tap])
-        student_shape = tf.TensorShape(student_shapes[self.student_tap])
-        if teacher_shape.rank != 4 or teacher_shape[1:3] != student_shape[1:3]:
-            raise TinyKDError(
-                f"{self.name}: needs feature maps of the same height and width — teacher "
-                f"{self.teacher_tap!r}: {tuple(teacher_shape)}, student {self.student_tap!r}: "
-                f"{tuple(student_shape)}. Tap layers at the same resolution."
-            )
-
-
 @LOSSES.register("feature_imitation")
-class FeatureImitation(_SameGridLoss):
-    """Feature imitation through a 1×1 adaptation conv, optionally near objects only.
+class FeatureImitation(AlignedFeatureLoss):
+    """Fine-grained feature imitation near objects (Wang et al., "Distilling Object Detectors
+    with Fine-grained Feature Imitation", CVPR 2019).
 
-    L = Σ_{positions in M} Σ_c (A(s) − t)² / (|M| · C_teacher), with A a trainable 1×1 conv
-    from the student's to the teacher's channels. ``mask="all"`` imitates the whole map
-    (FitNets-style, Romero et al. 2015); ``mask="objects"`` imitates only the cells holding
-    a ground-truth object and their ``dilation`` neighbours, read from the detection grid
-    labels (channel 0) — the fine-grained feature imitation of Wang et al., "Distilling
-    Object Detectors with Fine-grained Feature Imitation", CVPR 2019.
+    L = Σ_{positions in M} Σ_c (A(s) − t)² / (|M| · C_teacher), with A a trainable 1×1
+    convolution from the student's to the teacher's channels (``projection``, as ``hint``)
+    and M the cells holding a ground-truth object plus their ``dilation`` neighbours, read
+    from the detection grid labels (channel 0). ``mask="all"`` imitates every position,
+    which is ``hint`` (FitNets) with weight 1.
     """
 
-    def __init__(self, mask: str = "all", dilation: int = 1, **kwargs):
+    def __init__(self, mask: str = "objects", dilation: int = 1, **kwargs):
+        kwargs.setdefault("projection", "conv1x1")
         super().__init__(**kwargs)
         if mask not in ("all", "objects"):
             raise ValueError(f"mask must be 'all' or 'objects', not {mask!r}")
         self.mask = mask
         self.dilation = int(dilation)
 
-    def build_for(self, teacher_shapes: dict, student_shapes: dict) -> None:
-        super().build_for(teacher_shapes, student_shapes)
-        self.adaptation = keras.layers.Conv2D(
-            int(teacher_shapes[self.teacher_tap][-1]), 1, name=f"{self.name}_adaptation"
-        )
-        self.adaptation.build(tf.TensorShape(student_shapes[self.student_tap]))
-
-    def imitation_mask(self, labels, feature_shape):
+    def imitation_mask(self, labels, feature_map):
         """(N, H, W, 1) weights: 1 where features are imitated."""
         if self.mask == "all":
-            return tf.ones(tf.concat([feature_shape[:3], [1]], axis=0))
-        objects = tf.cast(labels[..., OBJECTNESS : OBJECTNESS + 1] > 0.5, tf.float32)
-        objects = tf.image.resize(objects, feature_shape[1:3], method="nearest")
+            return tf.ones_like(feature_map[..., :1])
+        labels = None if labels is None else tf.convert_to_tensor(labels)
+        if labels is None or labels.shape.rank != 4:
+            raise TinyKDError(
+                f"{self.name}: mask='objects' reads detection grid labels (N, G, G, C); "
+                f"these labels have shape {None if labels is None else tuple(labels.shape)}."
+            )
+        objects = tf.cast(labels[..., OBJECTNESS : OBJECTNESS + 1] > 0.5, feature_map.dtype)
+        objects = tf.image.resize(objects, tf.shape(feature_map)[1:3], method="nearest")
         size = 2 * self.dilation + 1
         return tf.nn.max_pool2d(objects, size, strides=1, padding="SAME")
 
     def compute_loss(self, teacher: dict, student: dict, batch: Batch):
-        teacher_features = teacher[self.teacher_tap]
-        adapted = self.adaptation(student[self.student_tap])
-        mask = self.imitation_mask(batch.labels, tf.shape(teacher_features))
-        squared = tf.reduce_mean(tf.square(adapted - teacher_features), axis=-1, keepdims=True)
+        teacher_map, student_map = self.aligned(teacher, student)
+        mask = self.imitation_mask(batch.labels, teacher_map)
+        squared = tf.reduce_mean(tf.square(student_map - teacher_map), axis=-1, keepdims=True)
         return tf.reduce_sum(mask * squared) / (tf.reduce_sum(mask) + 1e-6)
 
     def get_config(self) -> dict:
@@ -189,12 +166,13 @@ class FeatureImitation(_SameGridLoss):
 
 
 @LOSSES.register("pairwise_affinity")
-class PairwiseAffinity(_SameGridLoss):
+class PairwiseAffinity(SpatialMapLoss):
     """Pair-wise similarity distillation (Liu et al., CVPR 2019, structured KD).
 
     With f_i the L2-normalised feature vector at position i (after ``pool`` × ``pool``
     average pooling), a_ij = f_iᵀ f_j; L = mean_{n,i,j} (a_ij^student − a_ij^teacher)².
-    Channel counts may differ: only the spatial affinity structure is matched.
+    Channel counts may differ: only the spatial affinity structure is matched (a teacher
+    map of another resolution is resized to the student's).
     """
 
     def __init__(self, pool: int = 1, **kwargs):
@@ -209,9 +187,8 @@ class PairwiseAffinity(_SameGridLoss):
         return tf.matmul(flat, flat, transpose_b=True)
 
     def compute_loss(self, teacher: dict, student: dict, batch: Batch):
-        difference = self.affinity(student[self.student_tap]) - self.affinity(
-            teacher[self.teacher_tap]
-        )
+        teacher_map, student_map = self.maps(teacher, student)
+        difference = self.affinity(student_map) - self.affinity(teacher_map)
         return tf.reduce_mean(tf.square(difference))
 
     def get_config(self) -> dict:

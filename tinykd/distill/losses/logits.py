@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-from tinykd._keras import keras, tf
-from tinykd.distill.losses.base import LOSSES, Batch, DistillationLoss
+from tinykd._keras import tf
+from tinykd.distill.losses.base import LOSSES, Batch, DistillationLoss, scalar_variable
 
 
 def softened_log_probabilities(logits, temperature):
     return tf.nn.log_softmax(logits / temperature, axis=-1)
 
 
-@LOSSES.register("kd")
-class SoftTargetKD(DistillationLoss):
-    """Soft-target knowledge distillation (Hinton, Vinyals, Dean 2015).
-
-    L = T² · mean_batch Σ_k p_k^T (log p_k^T − log q_k^T),  p^T = softmax(z_teacher / T),
-    q^T = softmax(z_student / T). The T² factor keeps the gradient scale independent of T.
-    """
+class TemperatureLoss(DistillationLoss):
+    """A logit loss with a ``temperature`` variable (a schedule may change it)."""
 
     def __init__(self, temperature: float = 4.0, **kwargs):
         super().__init__(**kwargs)
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, not {temperature}")
-        self.temperature = self.add_weight(
-            name="temperature",
-            shape=(),
-            initializer=keras.initializers.Constant(float(temperature)),
-            trainable=False,
-        )
+        self.temperature = scalar_variable(self, "temperature", temperature)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "temperature": float(self.temperature.numpy())}
+
+
+@LOSSES.register("kd")
+class SoftTargetKD(TemperatureLoss):
+    """Soft-target knowledge distillation (Hinton, Vinyals, Dean 2015).
+
+    L = T² · mean_batch Σ_k p_k^T (log p_k^T − log q_k^T),  p^T = softmax(z_teacher / T),
+    q^T = softmax(z_student / T). The T² factor keeps the gradient scale independent of T.
+    """
 
     def compute_loss(self, teacher: dict, student: dict, batch: Batch):
         temperature = self.temperature
@@ -36,5 +38,63 @@ class SoftTargetKD(DistillationLoss):
         kl = tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - student_log_q), axis=-1)
         return temperature**2 * tf.reduce_mean(kl)
 
+
+@LOSSES.register("logit_mse")
+class LogitMSE(DistillationLoss):
+    """Regression on logits (Ba & Caruana, "Do deep nets really need to be deep?", 2014).
+
+    L = mean_batch mean_k (z_student,k − z_teacher,k)² — the T → ∞ limit of soft-target KD
+    (up to a constant) when logits have zero mean.
+    """
+
+    def compute_loss(self, teacher: dict, student: dict, batch: Batch):
+        return tf.reduce_mean(tf.square(student[self.student_tap] - teacher[self.teacher_tap]))
+
+
+@LOSSES.register("dkd")
+class DecoupledKD(TemperatureLoss):
+    """Decoupled knowledge distillation (Zhao, Cui, Song, Qiu, Liang, CVPR 2022).
+
+    KD split at the true class t: with p = softmax(z/T),
+    TCKD = KL([p_t, 1 − p_t]^teacher ‖ [p_t, 1 − p_t]^student) (target vs rest), and
+    NCKD = KL(p̂^teacher ‖ p̂^student) with p̂ = softmax over the non-target classes only;
+    L = T² · mean_batch (α·TCKD + β·NCKD). Classic KD is the special case
+    α = 1, β = 1 − p_t^teacher per sample. Defaults α = 1, β = 8, T = 4 (the paper's CIFAR setting).
+    """
+
+    def __init__(self, alpha: float = 1.0, beta: float = 8.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def compute_loss(self, teacher: dict, student: dict, batch: Batch):
+        temperature = self.temperature
+        teacher_logits = teacher[self.teacher_tap] / temperature
+        student_logits = student[self.student_tap] / temperature
+        target = tf.one_hot(tf.cast(batch.labels, tf.int32), tf.shape(student_logits)[-1])
+        tckd = binary_kl(
+            target_probability(teacher_logits, target), target_probability(student_logits, target)
+        )
+        # Non-target distributions: the target logit pushed to -inf (a large negative number).
+        masked_teacher = tf.nn.log_softmax(teacher_logits - 1e9 * target, axis=-1)
+        masked_student = tf.nn.log_softmax(student_logits - 1e9 * target, axis=-1)
+        nckd = tf.reduce_sum(
+            tf.exp(masked_teacher) * (masked_teacher - masked_student) * (1.0 - target), axis=-1
+        )
+        return temperature**2 * tf.reduce_mean(self.alpha * tckd + self.beta * nckd)
+
     def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": float(self.temperature.numpy())}
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
+
+
+def target_probability(scaled_logits, target_one_hot):
+    return tf.reduce_sum(tf.nn.softmax(scaled_logits, axis=-1) * target_one_hot, axis=-1)
+
+
+def binary_kl(teacher_p, student_p, epsilon: float = 1e-7):
+    """KL([p, 1−p] ‖ [q, 1−q]) per sample, clipped away from 0 and 1."""
+    p = tf.clip_by_value(teacher_p, epsilon, 1.0 - epsilon)
+    q = tf.clip_by_value(student_p, epsilon, 1.0 - epsilon)
+    return p * (tf.math.log(p) - tf.math.log(q)) + (1 - p) * (
+        tf.math.log(1 - p) - tf.math.log(1 - q)
+    )

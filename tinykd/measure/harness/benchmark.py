@@ -21,7 +21,7 @@ from tinykd import __version__
 from tinykd.boards import Board, board_registry
 from tinykd.errors import TinyKDError
 from tinykd.export import describe_tflite, model_hash
-from tinykd.firmware.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, FitReport, check_fit
+from tinykd.export.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, FitReport, check_fit
 from tinykd.measure.arena import measure_arena
 from tinykd.measure.harness.metrics import (
     TASK_METRICS,
@@ -290,12 +290,13 @@ def model_section(
 
 
 def model_fit(model: BenchModel, board: Board) -> FitReport:
-    """The firmware's fit check (arena + input copy + core against the board's usable memory)."""
+    """The fit check (arena, input copy, core, TFLM kernels against the board's usable memory)."""
     return check_fit(
         board,
         model_bytes=len(model.tflite),
         arena_bytes=model.arena_bytes,
         input_bytes=model.identity.input_bytes,
+        operators=model.info.operators,
     )
 
 

@@ -144,6 +144,7 @@ def _parse_listen(url: str) -> tuple[str, int]:
 def command_emulate(args) -> int:
     from tinykd.boards import load_board
     from tinykd.firmware.emulator import ANNOUNCEMENT, EmulatedBoard, serve_pty, serve_socket
+    from tinykd.measure.harness.report import milliseconds
 
     path = Path(args.model)
     if not path.is_file():
@@ -158,11 +159,11 @@ def command_emulate(args) -> int:
         class_labels=args.labels.split(",") if args.labels else None,
     )
     baud = None if args.no_pacing else (args.baud or board.baud)
-    milliseconds = 1000.0 * emulated.cycles_per_inference / board.cpu_hz
+    seconds = emulated.cycles_per_inference / board.cpu_hz
     print(
         f"tinykd emulated board '{board.name}': model {path.name} (hash {emulated.core.model_hash}), "
         f"arena used {emulated.arena_used:,} bytes, {emulated.cycles_per_inference:,} cycles "
-        f"per inference = {milliseconds:.3g} ms at {board.cpu_hz / 1e6:g} MHz (estimated), "
+        f"per inference = {milliseconds(seconds * 1000)} ms at {board.cpu_hz / 1e6:g} MHz (estimated), "
         f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}",
         flush=True,
     )
@@ -391,6 +392,8 @@ def command_bench(args) -> int:
 
 def _print_summary(report: dict, out: Path) -> int:
     """A few lines on the terminal; 1 if any sample failed."""
+    from tinykd.measure.harness.report import milliseconds
+
     failed = 0
     print()
     for model in report["models"]:
@@ -405,7 +408,7 @@ def _print_summary(report: dict, out: Path) -> int:
             print(
                 f"{model['name']:>10}: device accuracy {accuracy:.2%} (host int8 {host:.2%}), "
                 f"agreement {device['agreement_exact']:.2%} exact, "
-                f"latency median {latency.get('median_ms', float('nan')):.3g} ms{estimated}, "
+                f"latency median {milliseconds(latency.get('median_ms', float('nan')))} ms{estimated}, "
                 f"arena {device['memory'].get('arena_used_bytes')} bytes; samples "
                 f"{samples['answered']}/{samples['total']} answered, {samples['retried']} retried, "
                 f"{samples['failed']} failed"

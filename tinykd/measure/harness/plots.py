@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+NOTE = {"textcoords": "offset points", "xytext": (8, -12), "fontsize": 8}
+
 
 def _pyplot():
     import matplotlib
@@ -29,6 +31,7 @@ def tradeoff_points(report: dict) -> list[dict]:
         if estimate and fit:
             points.append(
                 {
+                    "name": model["name"],
                     "label": f"{model['name']} (host accuracy, estimated latency/SRAM)",
                     "accuracy": model["host"]["accuracy"],
                     "latency_ms": estimate["latency_ms"],
@@ -41,6 +44,7 @@ def tradeoff_points(report: dict) -> list[dict]:
             estimated = device["latency"].get("estimated")
             points.append(
                 {
+                    "name": model["name"],
                     "label": f"{model['name']} on the device"
                     + (" (estimated latency)" if estimated else ""),
                     "accuracy": device["accuracy"],
@@ -69,14 +73,23 @@ def tradeoff_png(report: dict) -> bytes | None:
             "label": point["label"],
         }
         by_latency.scatter(point["latency_ms"], 100 * point["accuracy"], **style)
+        if point["measured"]:
+            by_latency.annotate(
+                point["name"], (point["latency_ms"], 100 * point["accuracy"]), **NOTE
+            )
         if point["sram"] is not None:
             by_sram.scatter(point["sram"] / 1024, 100 * point["accuracy"], **style)
+            if point["measured"]:
+                by_sram.annotate(
+                    point["name"], (point["sram"] / 1024, 100 * point["accuracy"]), **NOTE
+                )
     by_latency.set_xscale("log")
     by_latency.set_xlabel("latency per inference, ms (median)")
     by_sram.set_xlabel("SRAM, KiB")
     for axis in (by_latency, by_sram):
         axis.set_ylabel("top-1 accuracy, %")
         axis.grid(True, alpha=0.3)
+        axis.margins(0.15)
     by_latency.legend(fontsize=7, loc="lower right")
     figure.suptitle("Accuracy vs latency vs SRAM (filled: on the device; hollow: host + estimates)")
     return _png(figure)

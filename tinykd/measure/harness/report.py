@@ -26,10 +26,15 @@ def _percent(value) -> str:
     return f"{value:.2%}" if isinstance(value, float) else "–"
 
 
+def milliseconds(value: float) -> str:
+    """Three significant digits, without exponents: 0.0123, 17, 1,088."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _latency(latency: dict | None) -> str:
     if not latency or not latency.get("samples"):
         return "–"
-    text = f"{latency['median_ms']:.3g} / {latency['p90_ms']:.3g} / {latency['p99_ms']:.3g}"
+    text = " / ".join(milliseconds(latency[key]) for key in ("median_ms", "p90_ms", "p99_ms"))
     if latency.get("estimated"):
         return text + " (estimated)"
     unit = latency.get("unit", "")
@@ -50,7 +55,7 @@ def _results_rows(report: dict) -> list[list[str]]:
                 "host, TFLM interpreter",
                 _percent(model["host"]["accuracy"]),
                 "–",
-                f"{estimate['latency_ms']:.3g} (estimated)" if estimate else "–",
+                f"{milliseconds(estimate['latency_ms'])} (estimated)" if estimate else "–",
                 _bytes(fit.get("sram_needed_bytes")) + (" (estimated)" if fit else ""),
                 _bytes(fit.get("flash_needed_bytes")) + (" (estimated)" if fit else ""),
             ]

@@ -1,0 +1,189 @@
+"""Distillation beyond classification: GAN compression, a tiny transformer, pruning + KD for an LM.
+
+One table across the three tasks: teacher, scratch student and distilled student, each
+with the task's metric and parameters, and the distilled student as int8 in the TFLM
+host interpreter with its measured arena.
+
+python bench/tasks_seq.py                 # the stated scale (≈30 min on 2 shared cores)
+python bench/tasks_seq.py --quick         # smoke run (small slices, minutes; not for figures)
+python bench/tasks_seq.py --tasks text,lm # a subset
+python bench/tasks_seq.py --seeds 0,1,2   # three seeds (≈3× the time), mean ± std
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from common import bench_arguments, bench_config, load_bench_data_and_teacher
+
+from tinykd.data.pipeline import take_subset
+from tinykd.data.text import binary_sentiment, load_vader_sentences
+from tinykd.progress import Progress
+from tinykd.tasks import char_lm, gan, text_transformer
+from tinykd.tasks.comparison import TaskComparison
+
+TASKS = ("gan", "text", "lm")
+
+
+def run_gan(args, progress: Progress) -> TaskComparison:
+    """Generator distillation on Fashion-MNIST; FD in the demo teacher's ``fc1`` features."""
+    demo = bench_arguments("").parse_args([])  # the demo's defaults: Fashion-MNIST, full
+    progress.step("GAN: Fashion-MNIST and the feature classifier (the demo teacher_cnn)")
+    data, classifier = load_bench_data_and_teacher(bench_config(demo), progress)
+    images, labels = take_subset(data.x_train, data.y_train, args.gan_images, args.seed)
+    scorer = gan.FrechetScorer(gan.feature_extractor(classifier, "fc1"), data.x_test)
+    result = gan.compare(
+        images,
+        scorer,
+        teacher_epochs=args.gan_teacher_epochs,
+        student_epochs=args.gan_student_epochs,
+        num_samples=args.gan_samples,
+        adversarial=not args.quick,
+        seed=args.seed,
+        progress=progress,
+    )
+    result.notes.append(
+        "Fréchet distance in the 128-d fc1 (ReLU) features of the demo teacher_cnn "
+        "(Fashion-MNIST classifier trained by tinykd), not Inception: compare rows, "
+        "not with published FIDs."
+    )
+    return result
+
+
+def run_text(args, sentences, progress: Progress) -> TaskComparison:
+    progress.step("Transformer sentiment classifier (VADER sentences)")
+    splits = binary_sentiment(sentences, seed=args.seed)
+    if args.quick:
+        splits.texts_train, splits.y_train = splits.texts_train[:2000], splits.y_train[:2000]
+    return text_transformer.compare(
+        splits,
+        teacher_epochs=args.text_teacher_epochs,
+        student_epochs=args.text_student_epochs,
+        seed=args.seed,
+        progress=progress,
+    )
+
+
+def run_lm(args, sentences, progress: Progress) -> TaskComparison:
+    progress.step("Character LM: prune the teacher, recover by distillation")
+    corpus = char_lm.char_corpus(sentences, max_train_windows=args.lm_windows, seed=args.seed)
+    return char_lm.compare(
+        corpus,
+        teacher_epochs=args.lm_teacher_epochs,
+        student_epochs=args.lm_student_epochs,
+        int8_windows=args.lm_int8_windows,
+        seed=args.seed,
+        progress=progress,
+    )
+
+
+def mean_std(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def print_seed_summary(runs: list[list[TaskComparison]], seeds: list[int]) -> None:
+    """Mean ± standard deviation over seeds of every figure, and the gain per seed."""
+    print(f"## Over seeds {', '.join(map(str, seeds))} (mean ± standard deviation)\n")
+    print(TaskComparison.HEADER)
+    for per_seed in zip(*runs):
+        first = per_seed[0]
+        cells = [
+            mean_std(getattr(r, field) for r in per_seed)
+            for field in ("teacher", "scratch", "distilled", "int8_distilled")
+        ]
+        arenas = sorted({r.arena_bytes for r in per_seed if r.arena_bytes})
+        arena = " / ".join(f"{a:,} B" for a in arenas) or "—"
+        print(
+            f"| {first.task} | {first.metric} | {first.teacher_model} → {first.student_model} | "
+            f"{first.teacher_params:,} → {first.student_params:,} | {' | '.join(cells)} | {arena} |"
+        )
+    print()
+    for per_seed in zip(*runs):
+        sign = -1 if per_seed[0].lower_is_better else 1
+        gains = ", ".join(f"{sign * (r.distilled - r.scratch):+.2f}" for r in per_seed)
+        extras = "; ".join(
+            f"{name}: {mean_std(r.extra[name] for r in per_seed)}" for name in per_seed[0].extra
+        )
+        print(f"- {per_seed[0].task}: distilled better than scratch by {gains} per seed. {extras}")
+
+
+def print_results(results: list[TaskComparison], title: str) -> None:
+    print(f"\n# {title}\n")
+    print(TaskComparison.HEADER)
+    for result in results:
+        print(result.row())
+    print()
+    for result in results:
+        better = "lower" if result.lower_is_better else "higher"
+        print(f"**{result.task}** ({result.metric}, {better} is better)")
+        for name, value in result.extra.items():
+            print(f"- {name}: {value:.2f}")
+        if result.int8_bytes:
+            print(f"- distilled int8 .tflite: {result.int8_bytes:,} bytes")
+        for note in result.notes:
+            print(f"- {note}")
+        print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run, not for figures")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: gan,text,lm")
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds; each trains every model again"
+    )
+    parser.add_argument("--gan-images", type=int, default=30_000)
+    parser.add_argument("--gan-teacher-epochs", type=int, default=2)
+    parser.add_argument("--gan-student-epochs", type=int, default=2)
+    parser.add_argument("--gan-samples", type=int, default=5000)
+    parser.add_argument("--text-teacher-epochs", type=int, default=3)
+    parser.add_argument("--text-student-epochs", type=int, default=6)
+    parser.add_argument("--lm-windows", type=int, default=16_000)
+    parser.add_argument("--lm-teacher-epochs", type=int, default=3)
+    parser.add_argument("--lm-student-epochs", type=int, default=3)
+    parser.add_argument("--lm-int8-windows", type=int, default=1000)
+    args = parser.parse_args()
+    if args.quick:
+        args.gan_images, args.gan_teacher_epochs, args.gan_student_epochs = 2000, 1, 1
+        args.gan_samples, args.text_teacher_epochs, args.text_student_epochs = 500, 1, 1
+        args.lm_windows, args.lm_teacher_epochs, args.lm_student_epochs = 500, 1, 1
+        args.lm_int8_windows = 50
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    progress = Progress()
+    started = time.monotonic()
+    sentences = load_vader_sentences() if {"text", "lm"} & set(tasks) else None
+    runs = []
+    for seed in seeds:
+        args.seed = seed
+        results = []
+        for task in tasks:
+            task_started = time.monotonic()
+            if task == "gan":
+                results.append(run_gan(args, progress))
+            elif task == "text":
+                results.append(run_text(args, sentences, progress))
+            else:
+                results.append(run_lm(args, sentences, progress))
+            results[-1].notes.append(f"{time.monotonic() - task_started:.0f} s for this task.")
+        runs.append(results)
+    quick = " (QUICK SMOKE RUN)" if args.quick else ""
+    for seed, results in zip(seeds, runs):
+        print_results(results, f"Distillation beyond classification, seed {seed}{quick}")
+    if len(seeds) > 1:
+        print_seed_summary(runs, seeds)
+    print(f"\nTotal {time.monotonic() - started:.0f} s; seeds {', '.join(map(str, seeds))}.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Training strategies beyond one student against one teacher, registered in ``STRATEGIES``.
+
+- ``born_again``: self-distillation over generations of the same architecture;
+- ``mutual``: deep mutual learning of K peers (online distillation, no teacher needed);
+- ``deep_supervision``: auxiliary heads on shallower blocks, taught by the deepest head;
+- ``netaug``: Network Augmentation, the tiny model as the leading slice of wider ones.
+
+Each returns a plain student model of the configured architecture, ready for int8.
+"""
+
+from tinykd.distill.strategies import (  # noqa: F401  (register the strategies)
+    born_again,
+    deep_supervision,
+    mutual,
+    netaug,
+)
+from tinykd.distill.strategies.base import (
+    STRATEGIES,
+    Recipe,
+    Strategy,
+    StrategyResult,
+    StudentSpec,
+    Supervision,
+    build_strategy,
+    ensemble_model,
+    strategy_parameters,
+)
+from tinykd.distill.strategies.batch_norm import reestimate_batch_norm
+from tinykd.distill.strategies.supernet import Supernet
+
+__all__ = [
+    "STRATEGIES",
+    "Recipe",
+    "Strategy",
+    "StrategyResult",
+    "StudentSpec",
+    "Supervision",
+    "Supernet",
+    "build_strategy",
+    "ensemble_model",
+    "reestimate_batch_norm",
+    "strategy_parameters",
+]

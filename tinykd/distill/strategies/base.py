@@ -1,0 +1,287 @@
+"""What every training strategy shares: the registry, the recipe, the result and a joint trainer.
+
+A *strategy* is a way to train the student that is more than one ``fit`` of one model
+against a fixed teacher: several generations (born-again), several peers trained together
+(mutual learning), auxiliary heads (deep supervision) or a weight-sharing supernet (NetAug).
+Whatever happens during training, :attr:`StrategyResult.model` is a plain Keras model of
+the configured student architecture, ready for int8 conversion like any other student.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinykd._keras import keras, tf
+from tinykd.distill.distiller import LABELS_KEY, TEACHER_KEY
+from tinykd.distill.losses import Batch, DistillationLoss, build_loss
+from tinykd.distill.losses.base import LOGITS
+from tinykd.distill.schedule import LossSchedule
+from tinykd.errors import TinyKDError
+from tinykd.models import build_model
+from tinykd.registry import Registry
+from tinykd.training import SplitData, fit_trainer, train
+
+STRATEGIES: Registry = Registry("distillation strategy")
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """Which registered model to build, and how wide."""
+
+    model: str
+    width: float = 1.0
+
+    def build(self, data: SplitData, seed: int, width: float | None = None) -> keras.Model:
+        return build_model(
+            self.model,
+            data.input_shape,
+            data.num_classes,
+            self.width if width is None else width,
+            seed=seed,
+        )
+
+
+@dataclass
+class Recipe:
+    """The shared training budget: every model a strategy trains gets exactly this."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    cache_teacher: bool = True
+    augment: bool = False
+    flip: bool = False
+    callbacks: list = field(default_factory=list)
+
+    def budget(self) -> dict:
+        """The keyword arguments every fit shares (with ``train`` and ``fit_trainer``)."""
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "cache_teacher": self.cache_teacher,
+            "augment": self.augment,
+            "flip": self.flip,
+        }
+
+    def train(self, model, data: SplitData, *, seed: int | None = None, **distillation):
+        """One model with :func:`tinykd.training.train` (scratch, or distilled)."""
+        seed = self.seed if seed is None else seed
+        return train(
+            model, data, seed=seed, callbacks=self.callbacks, **self.budget(), **distillation
+        )
+
+    def fit(self, trainer: JointTrainer, data: SplitData, callbacks=()) -> float:
+        """A joint trainer with :func:`tinykd.training.fit_trainer`; returns seconds."""
+        callbacks = [*trainer.schedule_callbacks(), *self.callbacks, *callbacks]
+        return fit_trainer(trainer, data, seed=self.seed, callbacks=callbacks, **self.budget())
+
+
+@dataclass
+class Supervision:
+    """An outside teacher and how it supervises the student (strategies work without one)."""
+
+    teacher: keras.Model
+    loss_configs: list[dict]
+    hard_label_weight: float = 1.0
+
+    def distillation(self) -> dict:
+        """Keyword arguments of :func:`tinykd.training.train` for a distilled fit."""
+        return {
+            "teacher": self.teacher,
+            "loss_configs": list(self.loss_configs),
+            "hard_label_weight": self.hard_label_weight,
+        }
+
+
+@dataclass
+class StrategyResult:
+    """The deployable student plus every model worth reporting (generations, peers)."""
+
+    model: keras.Model
+    members: dict[str, keras.Model]
+    seconds: float
+    epochs: int
+    ensemble: keras.Model | None = None  # averaged logits of the members, where meaningful
+    details: dict = field(default_factory=dict)  # strategy-specific (e.g. NetAug's supernet)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.seconds / max(1, self.epochs)
+
+
+class Strategy:
+    """Base class; subclasses take their parameters as keyword arguments and implement train."""
+
+    name = "strategy"  # each subclass: its registered name
+
+    def train(
+        self,
+        student: StudentSpec,
+        data: SplitData,
+        recipe: Recipe,
+        supervision: Supervision | None = None,
+    ) -> StrategyResult:
+        raise NotImplementedError
+
+
+def strategy_parameters(strategy_class) -> list[str]:
+    """The keyword arguments a strategy accepts (what its config table may set)."""
+    signature = inspect.signature(strategy_class.__init__)
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+
+
+def build_strategy(name: str, **params) -> Strategy:
+    """Make a registered strategy from its config entry; a wrong parameter is a clear error."""
+    strategy_class = STRATEGIES.get(name)
+    try:
+        strategy = strategy_class(**params)
+    except TypeError as exc:
+        allowed = ", ".join(strategy_parameters(strategy_class))
+        raise TinyKDError(f"strategy {name!r}: {exc} (its parameters: {allowed})") from None
+    return strategy
+
+
+def require(condition: bool, message: str) -> None:
+    """Parameter checks in strategy constructors: a user-fixable configuration error."""
+    if not condition:
+        raise TinyKDError(message)
+
+
+def ensemble_model(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One model whose logits are the mean of ``models``' logits."""
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(models[0].inputs[0].shape[1:])
+    # Members often share a name (generations of one builder); nest uniquely named views.
+    members = [
+        keras.Model(model.inputs, model.outputs, name=f"{name}_member{index + 1}")
+        for index, model in enumerate(models)
+    ]
+    outputs = keras.layers.Average()([member(inputs, training=False) for member in members])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def logit_losses(
+    strategy: str, supervision: Supervision | None, student: keras.Model
+) -> list[DistillationLoss]:
+    """Teacher losses for a strategy that trains several outputs: logit losses only.
+
+    Feature losses tap named layers of one student; a supernet or a set of peers has no
+    single such layer, so they are refused with a message that says so.
+    """
+    if supervision is None:
+        return []
+    losses = [build_loss(**dict(entry)) for entry in supervision.loss_configs]
+    teacher_shape = supervision.teacher.outputs[0].shape
+    for loss in losses:
+        taps = {*loss.teacher_taps, *loss.student_taps}
+        if taps != {LOGITS}:
+            raise TinyKDError(
+                f"Strategy {strategy!r} supports only losses on logits with a teacher; "
+                f"{loss.name!r} taps {sorted(taps)}. Use e.g. 'kd', or train without the teacher."
+            )
+        loss.build_for({LOGITS: teacher_shape}, {LOGITS: student.outputs[0].shape})
+    return losses
+
+
+class JointTrainer(keras.Model):
+    """Base for strategies whose ``train_step`` trains several outputs at once.
+
+    It supplies what :func:`tinykd.training.fit_trainer` needs (``make_targets`` with the
+    teacher's logits cached once), the supervised loss of one output (hard labels plus the
+    teacher's logit losses) and a ``test_step`` that evaluates :meth:`call`.
+    """
+
+    def __init__(
+        self,
+        strategy: str,
+        supervision: Supervision | None,
+        reference_student: keras.Model,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.teacher_losses = logit_losses(strategy, supervision, reference_student)
+        self.teacher = supervision.teacher if self.teacher_losses else None
+        if self.teacher is not None:
+            self.teacher.trainable = False
+        self.hard_label_weight = supervision.hard_label_weight if self.teacher_losses else 1.0
+        self.hard_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy]
+
+    def schedule_callbacks(self) -> list:
+        """The teacher losses' schedules (weight, temperature per epoch), if any."""
+        if any(loss.schedule for loss in self.teacher_losses):
+            return [LossSchedule(self.teacher_losses)]
+        return []
+
+    def make_targets(
+        self, x: np.ndarray, y: np.ndarray, cache_teacher: bool, precomputed: dict | None = None
+    ):
+        """Labels, plus the teacher's logits computed once (or taken from ``precomputed``)."""
+        if not cache_teacher or not self.teacher_losses:
+            return y
+        if precomputed is not None and LOGITS in precomputed:
+            logits = precomputed[LOGITS]
+        else:
+            logits = self.teacher.predict(x, batch_size=256, verbose=0)
+        return {LABELS_KEY: y, TEACHER_KEY: np.asarray(logits)}
+
+    def unpack(self, data):
+        """(inputs, labels, teacher logits or None) for one batch."""
+        inputs, targets = data[0], data[1]
+        teacher_logits = None
+        if isinstance(targets, dict):
+            targets, teacher_logits = targets[LABELS_KEY], targets[TEACHER_KEY]
+        if teacher_logits is None and self.teacher_losses:
+            teacher_logits = self.teacher(inputs, training=False)
+        return inputs, targets, teacher_logits
+
+    def supervised_loss(self, inputs, labels, logits, teacher_logits):
+        """hard_label_weight·CE(labels, logits) + Σ weight·loss(teacher logits, logits)."""
+        total = self.hard_label_weight * self.hard_loss(labels, logits)
+        batch = Batch(inputs=inputs, labels=labels)
+        for loss in self.teacher_losses:
+            total += loss.weight * loss.compute_loss(
+                {LOGITS: teacher_logits}, {LOGITS: logits}, batch
+            )
+        return total
+
+    def apply_gradients(self, tape, total, variables) -> None:
+        gradients = tape.gradient(total, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+
+    def report(self, loss, labels, logits, other_accuracies=()) -> dict:
+        """Update the metrics (``other_accuracies``: (metric, logits) pairs); Keras' logs."""
+        self.loss_tracker.update_state(loss)
+        self.accuracy.update_state(labels, logits)
+        for metric, other_logits in other_accuracies:
+            metric.update_state(labels, other_logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        inputs, labels = data[0], data[1]
+        logits = self(inputs, training=False)
+        return self.report(self.hard_loss(labels, logits), labels, logits)
+
+
+def mean_kl_to_targets(kd_loss, target_logits: list, logits, batch: Batch):
+    """Mean over ``target_logits`` of the KD loss toward each (targets receive no gradient)."""
+    terms = [
+        kd_loss.compute_loss({LOGITS: tf.stop_gradient(target)}, {LOGITS: logits}, batch)
+        for target in target_logits
+    ]
+    return tf.add_n(terms) / len(terms)
