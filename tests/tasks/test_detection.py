@@ -214,7 +214,9 @@ def test_feature_imitation_near_objects_only(rng):
     assert values[0] == pytest.approx(expected, rel=1e-5) and values[1] == pytest.approx(values[0])
     class_map_labels = np.zeros((1, 4, 4), np.int64)  # segmentation labels: no object grid
     with pytest.raises(TinyKDError, match="detection grid labels"):
-        loss.compute_loss({"f": tf.constant(teacher)}, {"f": student}, Batch(None, class_map_labels))
+        loss.compute_loss(
+            {"f": tf.constant(teacher)}, {"f": student}, Batch(None, class_map_labels)
+        )
 
 
 # One epoch end to end: teacher, distilled student, int8 in TFLM.
