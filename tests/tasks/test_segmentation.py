@@ -131,3 +131,18 @@ def test_segmentation_teacher_student_int8_end_to_end():
     assert 0.0 <= int8_score(task, exported.tflite, test) <= 1.0
     assert 0.0 <= float_score(task, student, test) <= 1.0
     assert 1000 < exported.arena_bytes < 300_000
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "detection_kd", "temperature": 3.0, "box_weight": 2.0, "class_weight": 0.5},
+        {"name": "map_adversarial", "teacher_tap": "m", "student_tap": "m", "filters": 8},
+        {"name": "feature_imitation", "teacher_tap": "f", "student_tap": "f", "dilation": 2},
+    ],
+)
+def test_dense_loss_configs_round_trip(entry):
+    loss = build_loss(**entry)
+    config = loss.config_entry()
+    assert entry.items() <= config.items()
+    assert build_loss(**config).config_entry() == config
