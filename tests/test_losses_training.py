@@ -97,17 +97,32 @@ LOSS_CONFIGS = {
         "student_layer": "s_conv2",
         "projection": "learned",
     },
+    "pixel_kd": {"name": "pixel_kd", "temperature": 2.0},
+    "pairwise_affinity": {
+        "name": "pairwise_affinity",
+        "teacher_tap": "t_relu2",
+        "student_tap": "s_relu2",
+    },
+    "feature_imitation": {
+        "name": "feature_imitation",
+        "mask": "all",
+        "teacher_tap": "t_relu1",
+        "student_tap": "s_relu1",
+    },
 }
 
 
 # Losses of the sequence tasks (tinykd/distill/losses/sequence.py) tap attention maps and
 # hidden states of transformers; tests/tasks trains them on their own models.
 SEQUENCE_TASK_LOSSES = {"attention_map", "output_l1"}
+# Dense-task losses that need a detection grid or (N, H, W, K) class maps on both sides
+# (tinykd/distill/losses/dense.py); tests/tasks trains them on their own models.
+DENSE_TASK_LOSSES = {"detection_kd", "map_adversarial"}
 
 
 def test_every_registered_loss_has_a_training_case():
     names = {entry["name"] for entry in LOSS_CONFIGS.values()}
-    assert names == set(LOSSES.names()) - SEQUENCE_TASK_LOSSES
+    assert names == set(LOSSES.names()) - SEQUENCE_TASK_LOSSES - DENSE_TASK_LOSSES
 
 
 @pytest.mark.parametrize("case", sorted(LOSS_CONFIGS))
@@ -129,7 +144,14 @@ def test_gradients_reach_the_student_and_projections_never_the_teacher(case):
     assert any(not np.array_equal(a, b) for a, b in zip(student_before, student.get_weights()))
     for before, variable in zip(projection_before, loss.trainable_variables):
         assert not np.array_equal(before, variable.numpy()), f"{variable.name} did not train"
-    projected = ("hint", "fsp", "activation_boundary", "gradient_of_activation", "weights")
+    projected = (
+        "hint",
+        "fsp",
+        "activation_boundary",
+        "gradient_of_activation",
+        "weights",
+        "feature_imitation",
+    )
     assert bool(loss.trainable_variables) == (case in projected)
     # The student's own variables are never counted as the loss's (the weights loss borrows one).
     student_ids = {id(v) for v in student.variables}

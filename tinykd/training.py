@@ -77,6 +77,8 @@ def train(
     callbacks: list = (),
     weight_init: list[dict] = (),
     teacher_outputs: dict | None = None,
+    hard_loss=None,
+    metric=None,
 ) -> TrainResult:
     """Train ``model`` in place (distilled from ``teacher`` when losses are given).
 
@@ -84,14 +86,20 @@ def train(
     teacher's (:func:`~tinykd.distill.initialize_from_teacher`). Loss schedules are applied
     by a :class:`~tinykd.distill.LossSchedule` callback. ``teacher_outputs``: the teacher's
     tapped outputs for ``data.x_train`` computed once for several runs (then the teacher
-    pass is not part of this run's time).
+    pass is not part of this run's time). ``hard_loss`` and ``metric`` replace
+    cross-entropy and accuracy for dense tasks.
     """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
     if teacher is not None and weight_init:
         initialize_from_teacher(teacher, model, [dict(pair) for pair in weight_init])
     distiller = Distiller(
-        model, teacher, losses, hard_label_weight=hard_label_weight if losses else 1.0
+        model,
+        teacher,
+        losses,
+        hard_label_weight=hard_label_weight if losses else 1.0,
+        hard_loss=hard_loss,
+        metric=metric,
     )
     callbacks = list(callbacks)
     if any(loss.schedule for loss in losses):

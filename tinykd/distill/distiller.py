@@ -120,10 +120,13 @@ class ModelTaps:
 
 
 class Distiller(keras.Model):
-    """Train ``student`` with ``hard_label_weight``·CE(labels) + Σ weight·loss(teacher, student).
+    """Train ``student`` with ``hard_label_weight``·hard_loss(labels) + Σ weight·loss(teacher, student).
 
-    ``teacher_tensors`` / ``student_tensors`` name extra tensors of each model (e.g. one
-    inside a layer's graph) so losses can tap them like layers.
+    ``hard_loss`` defaults to cross-entropy on class labels and ``metric`` to accuracy; a
+    dense task (detection grids, class maps) brings its own ``hard_loss(labels, outputs)``
+    and a metric with ``update_state(labels, outputs)``. ``teacher_tensors`` /
+    ``student_tensors`` name extra tensors of each model (e.g. one inside a layer's graph)
+    so losses can tap them like layers.
     """
 
     def __init__(
@@ -135,6 +138,8 @@ class Distiller(keras.Model):
         *,
         teacher_tensors: dict | None = None,
         student_tensors: dict | None = None,
+        hard_loss=None,
+        metric: keras.metrics.Metric | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -168,7 +173,7 @@ class Distiller(keras.Model):
             self.teacher_taps = None
         # A plain function, not a keras Loss: those refuse to run under a distribution
         # strategy outside compile().
-        self.hard_loss = hard_label_loss
+        self.hard_loss = hard_loss or hard_label_loss
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hard_loss_tracker = keras.metrics.Mean(name="hard_loss")
         self.term_trackers = [keras.metrics.Mean(name=f"{loss.name}_loss") for loss in losses]
@@ -176,7 +181,7 @@ class Distiller(keras.Model):
             [keras.metrics.Mean(name=f"{loss.name}_{metric}") for metric in loss.metric_names]
             for loss in losses
         ]
-        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.accuracy = metric or keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     @staticmethod
     def _check_output_compatible(teacher, student) -> None:

@@ -1,6 +1,7 @@
 """Distillation losses, one file per family, all registered in ``LOSSES`` by name."""
 
 from tinykd.distill.losses import (  # noqa: F401  (each module registers its losses)
+    dense,
     features,
     gradients,
     logits,
