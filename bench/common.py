@@ -115,11 +115,14 @@ def int8_tflm_accuracy(
     return accuracy, len(tflite)
 
 
-def mean_std(values) -> str:
-    values = list(values)
+def mean_std(values, scale: float = 100.0) -> str:
+    """``mean ± standard deviation`` of the figures given (None ignored), times ``scale``."""
+    values = [scale * value for value in values if value is not None]
+    if not values:
+        return "—"
     if len(values) == 1:
-        return f"{100 * values[0]:.2f}"
-    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def describe(model) -> str:

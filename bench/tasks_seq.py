@@ -13,10 +13,10 @@ python bench/tasks_seq.py --seeds 0,1,2   # three seeds (≈3× the time), mean 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 from common import bench_arguments, bench_config, load_bench_data_and_teacher
+from task_report import print_results, print_seed_summary
 
 from tinykd.data.pipeline import take_subset
 from tinykd.data.text import binary_sentiment, load_vader_sentences
@@ -79,66 +79,8 @@ def run_lm(args, sentences, progress: Progress) -> TaskComparison:
     )
 
 
-def mean_std(values) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
-def print_seed_summary(runs: list[list[TaskComparison]], seeds: list[int]) -> None:
-    """Mean ± standard deviation over seeds of every figure, and the gain per seed."""
-    print(f"## Over seeds {', '.join(map(str, seeds))} (mean ± standard deviation)\n")
-    print(TaskComparison.HEADER)
-    for per_seed in zip(*runs):
-        first = per_seed[0]
-        cells = [
-            mean_std(getattr(r, field) for r in per_seed)
-            for field in ("teacher", "scratch", "distilled", "int8_distilled")
-        ]
-        arenas = sorted({r.arena_bytes for r in per_seed if r.arena_bytes})
-        arena = " / ".join(f"{a:,} B" for a in arenas) or "—"
-        print(
-            f"| {first.task} | {first.metric} | {first.teacher_model} → {first.student_model} | "
-            f"{first.teacher_params:,} → {first.student_params:,} | {' | '.join(cells)} | {arena} |"
-        )
-    print()
-    for per_seed in zip(*runs):
-        sign = -1 if per_seed[0].lower_is_better else 1
-        gains = ", ".join(f"{sign * (r.distilled - r.scratch):+.2f}" for r in per_seed)
-        extras = "; ".join(
-            f"{name}: {mean_std(r.extra[name] for r in per_seed)}" for name in per_seed[0].extra
-        )
-        print(f"- {per_seed[0].task}: distilled better than scratch by {gains} per seed. {extras}")
-
-
-def print_results(results: list[TaskComparison], title: str) -> None:
-    print(f"\n# {title}\n")
-    print(TaskComparison.HEADER)
-    for result in results:
-        print(result.row())
-    print()
-    for result in results:
-        better = "lower" if result.lower_is_better else "higher"
-        print(f"**{result.task}** ({result.metric}, {better} is better)")
-        for name, value in result.extra.items():
-            print(f"- {name}: {value:.2f}")
-        if result.int8_bytes:
-            print(f"- distilled int8 .tflite: {result.int8_bytes:,} bytes")
-        for note in result.notes:
-            print(f"- {note}")
-        print()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run, not for figures")
-    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: gan,text,lm")
-    parser.add_argument(
-        "--seeds", default="0", help="comma-separated seeds; each trains every model again"
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The budgets of the three sequence-and-generation tasks (also used by bench/tasks.py)."""
     parser.add_argument("--gan-images", type=int, default=30_000)
     parser.add_argument("--gan-teacher-epochs", type=int, default=2)
     parser.add_argument("--gan-student-epochs", type=int, default=2)
@@ -149,12 +91,41 @@ def main() -> None:
     parser.add_argument("--lm-teacher-epochs", type=int, default=3)
     parser.add_argument("--lm-student-epochs", type=int, default=3)
     parser.add_argument("--lm-int8-windows", type=int, default=1000)
+
+
+def apply_quick(args) -> None:
+    """Smoke-run budgets: every model trains one epoch on a small slice."""
+    args.gan_images, args.gan_teacher_epochs, args.gan_student_epochs = 2000, 1, 1
+    args.gan_samples, args.text_teacher_epochs, args.text_student_epochs = 500, 1, 1
+    args.lm_windows, args.lm_teacher_epochs, args.lm_student_epochs = 500, 1, 1
+    args.lm_int8_windows = 50
+
+
+def run_task(task: str, seed: int, args, sentences, progress: Progress) -> TaskComparison:
+    """One task at one seed (teacher, scratch and distilled students all trained anew)."""
+    args.seed = seed
+    started = time.monotonic()
+    if task == "gan":
+        result = run_gan(args, progress)
+    elif task == "text":
+        result = run_text(args, sentences, progress)
+    else:
+        result = run_lm(args, sentences, progress)
+    result.notes.append(f"{time.monotonic() - started:.0f} s for this task.")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run, not for figures")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: gan,text,lm")
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds; each trains every model again"
+    )
+    add_arguments(parser)
     args = parser.parse_args()
     if args.quick:
-        args.gan_images, args.gan_teacher_epochs, args.gan_student_epochs = 2000, 1, 1
-        args.gan_samples, args.text_teacher_epochs, args.text_student_epochs = 500, 1, 1
-        args.lm_windows, args.lm_teacher_epochs, args.lm_student_epochs = 500, 1, 1
-        args.lm_int8_windows = 50
+        apply_quick(args)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
@@ -163,20 +134,7 @@ def main() -> None:
     progress = Progress()
     started = time.monotonic()
     sentences = load_vader_sentences() if {"text", "lm"} & set(tasks) else None
-    runs = []
-    for seed in seeds:
-        args.seed = seed
-        results = []
-        for task in tasks:
-            task_started = time.monotonic()
-            if task == "gan":
-                results.append(run_gan(args, progress))
-            elif task == "text":
-                results.append(run_text(args, sentences, progress))
-            else:
-                results.append(run_lm(args, sentences, progress))
-            results[-1].notes.append(f"{time.monotonic() - task_started:.0f} s for this task.")
-        runs.append(results)
+    runs = [[run_task(task, seed, args, sentences, progress) for task in tasks] for seed in seeds]
     quick = " (QUICK SMOKE RUN)" if args.quick else ""
     for seed, results in zip(seeds, runs):
         print_results(results, f"Distillation beyond classification, seed {seed}{quick}")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks_seq import print_seed_summary  # noqa: E402  (the cross-task table)
+from task_report import print_seed_summary  # noqa: E402  (the cross-task table)
 
 from tinykd._keras import keras  # noqa: E402
 from tinykd.data.composed import composed_fashion_mnist  # noqa: E402
@@ -66,26 +66,45 @@ def ablation_configs(task) -> dict:
     return {**singles, **extras}
 
 
-def arguments():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default="detection,segmentation")
-    parser.add_argument("--seeds", type=int, default=2)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Scene counts and budgets of the two dense tasks (also used by bench/tasks.py)."""
     parser.add_argument("--train-scenes", type=int, default=3000)
     parser.add_argument("--test-scenes", type=int, default=500)
-    parser.add_argument("--epochs", type=int, default=15, help="student epochs")
-    parser.add_argument("--teacher-epochs", type=int, default=15)
-    parser.add_argument("--student-width", type=float, default=1.0)
+    parser.add_argument("--vision-epochs", type=int, default=15, help="student epochs")
+    parser.add_argument("--vision-teacher-epochs", type=int, default=15)
+    parser.add_argument("--vision-student-width", type=float, default=1.0)
     parser.add_argument("--no-cache", action="store_true", help="retrain the teachers")
     parser.add_argument(
         "--ablation",
         action="store_true",
         help="also train, per seed, one student per single loss term (and 1×1 feature imitation)",
     )
+
+
+def apply_quick(args) -> None:
+    """Smoke-run budgets: 200 scenes, 2 epochs."""
+    args.train_scenes, args.test_scenes = 200, 50
+    args.vision_epochs = args.vision_teacher_epochs = 2
+
+
+def compose_scenes(args):
+    """The train and test scenes (train from training crops only, test from test crops only)."""
+    return composed_fashion_mnist(
+        train_count=args.train_scenes, test_count=args.test_scenes, seed=0, **SCENE_OPTIONS
+    )
+
+
+def arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default="detection,segmentation")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated student seeds")
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 scenes, 2 epochs")
+    add_arguments(parser)
     args = parser.parse_args()
+    args.seeds = [int(seed) for seed in args.seeds.split(",")]
     if args.quick:
-        args.seeds, args.train_scenes, args.test_scenes = 1, 200, 50
-        args.epochs = args.teacher_epochs = 2
+        args.seeds = args.seeds[:1]
+        apply_quick(args)
     return args
 
 
@@ -94,7 +113,7 @@ def cached_teacher(task, scenes, args, say):
     teacher = task.build("teacher", scenes, seed=0)
     architecture = [(type(layer).__name__, layer.output_shape) for layer in teacher.layers]
     identity = json.dumps(
-        [teacher.name, architecture, args.train_scenes, args.teacher_epochs, SCENE_OPTIONS],
+        [teacher.name, architecture, args.train_scenes, args.vision_teacher_epochs, SCENE_OPTIONS],
         default=str,
         sort_keys=True,
     )
@@ -104,7 +123,7 @@ def cached_teacher(task, scenes, args, say):
     if path.exists() and not args.no_cache:
         say(f"{task.name}: reusing the teacher trained earlier ({path})")
         return keras.models.load_model(path, compile=False), 0.0
-    run = train_on_scenes(task, teacher, scenes, epochs=args.teacher_epochs, seed=0)
+    run = train_on_scenes(task, teacher, scenes, epochs=args.vision_teacher_epochs, seed=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.keras")
     teacher.save(temporary)
@@ -119,13 +138,13 @@ def bench_task(task, train, test, args, say) -> list[TaskComparison]:
     say(f"{task.name}: teacher {task.metric_name} {teacher_score:.4f} ({teacher_seconds:.0f} s)")
     ablations = ablation_configs(task) if args.ablation else {}
     comparisons = []
-    for seed in range(args.seeds):
+    for seed in args.seeds:
         scores, seconds, students = {}, {}, {}
         recipes = {**ablations, "scratch": (), "distilled": task.distillation_losses}
         for name, losses in recipes.items():
-            student = task.build("student", train, width=args.student_width, seed=seed + 1)
+            student = task.build("student", train, width=args.vision_student_width, seed=seed + 1)
             run = train_on_scenes(
-                task, student, train, epochs=args.epochs, seed=seed + 1, teacher=teacher,
+                task, student, train, epochs=args.vision_epochs, seed=seed + 1, teacher=teacher,
                 loss_configs=losses,
             )  # fmt: skip
             scores[name], seconds[name] = float_score(task, student, test), run.seconds_per_epoch
@@ -147,8 +166,9 @@ def bench_task(task, train, test, args, say) -> list[TaskComparison]:
         )
         exported = export_int8(distilled, train.images)
         comparison.record_int8(exported, 100 * int8_score(task, exported.tflite, test))
+        recipe = " + ".join(ablation_label(c) for c in task.distillation_losses)
         comparison.notes.append(
-            f"Student {profile_model(distilled).macs:,} MACs, int8 .tflite {exported.size_bytes:,} B; "
+            f"Distillation = {recipe}. Student {profile_model(distilled).macs:,} MACs, int8 .tflite {exported.size_bytes:,} B; "
             f"s/epoch scratch {seconds['scratch']:.1f}, distilled {seconds['distilled']:.1f}."
         )
         say(f"{task.name} seed {seed} distilled int8 TFLM {comparison.int8_distilled / 100:.4f}")
@@ -156,20 +176,16 @@ def bench_task(task, train, test, args, say) -> list[TaskComparison]:
     return comparisons
 
 
-def report(tasks, per_task: list[list[TaskComparison]], train, test, args) -> None:
-    print(
-        f"\n# Distillation beyond classification: detection and segmentation (composed scenes)\n\n"
+def scenes_description(train, test, args) -> str:
+    """How the scenes were composed and the training budgets: the bench's header."""
+    return (
         f"{train.source}: {len(train)} train scenes ({train.num_objects} objects) / "
         f"{len(test)} test scenes ({test.num_objects} objects), {train.scene_size}×"
-        f"{train.scene_size} px, 1–3 garments of 18–28 px each. Teacher {args.teacher_epochs} "
-        f"epochs; students {args.epochs} epochs, Adam 3e-3 cosine, batch 64. int8 in the TFLM "
-        f"host interpreter; arena = exact minimum TFLM arena of the int8 student.\n"
+        f"{train.scene_size} px, 1–3 garments of 18–28 px each. Teacher "
+        f"{args.vision_teacher_epochs} epochs; students {args.vision_epochs} epochs, Adam 3e-3 "
+        f"cosine, batch 64. int8 in the TFLM host interpreter; arena = exact minimum TFLM arena "
+        f"of the int8 student."
     )
-    for task, comparisons in zip(tasks, per_task, strict=True):
-        recipe = " + ".join(ablation_label(c) for c in task.distillation_losses)
-        print(f"- {task.name}: distillation = {recipe}. Seed 0: {' '.join(comparisons[0].notes)}")
-    print()
-    print_seed_summary([list(per_seed) for per_seed in zip(*per_task)], list(range(args.seeds)))
 
 
 def main() -> None:
@@ -180,12 +196,15 @@ def main() -> None:
         print(f"{time.monotonic() - started:7.1f}s  {message}", flush=True)
 
     tasks = [DENSE_TASKS.get(name.strip()) for name in args.tasks.split(",")]
-    train, test = composed_fashion_mnist(
-        train_count=args.train_scenes, test_count=args.test_scenes, seed=0, **SCENE_OPTIONS
-    )
+    train, test = compose_scenes(args)
     say(f"composed {len(train)} train / {len(test)} test scenes")
     per_task = [bench_task(task, train, test, args, say) for task in tasks]
-    report(tasks, per_task, train, test, args)
+    print("\n# Distillation beyond classification: detection and segmentation (composed scenes)")
+    print(f"\n{scenes_description(train, test, args)}\n")
+    for comparisons in per_task:
+        print(f"- {comparisons[0].task}, seed {args.seeds[0]}: {' '.join(comparisons[0].notes)}")
+    print()
+    print_seed_summary([list(per_seed) for per_seed in zip(*per_task)], args.seeds)
     say("done")
 
 

@@ -1,0 +1,88 @@
+"""Distillation beyond classification: one table across detection, segmentation, GAN
+compression, a tiny transformer and pruning + KD for a character language model.
+
+Per task and seed: the task's teacher, a scratch student and a distilled student with the
+same recipe and budget, the task's own metric, parameters, and the distilled student as
+int8 in the TFLM host interpreter with its exact arena. The per-family scripts
+(bench/tasks_vision.py, bench/tasks_seq.py) run the same code for a subset and take the
+same budget flags.
+
+python bench/tasks.py                        # the stated scale, seeds 0 and 1
+python bench/tasks.py --quick                # smoke run (minutes; not for figures)
+python bench/tasks.py --tasks text,lm --seeds 0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import tasks_seq
+import tasks_vision
+from task_report import print_seed_summary
+
+from tinykd.data.text import load_vader_sentences
+from tinykd.progress import Progress
+from tinykd.tasks.dense import DENSE_TASKS
+
+VISION_TASKS = ("detection", "segmentation")
+TASKS = VISION_TASKS + tasks_seq.TASKS
+
+
+def arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"any of {','.join(TASKS)}")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated seeds")
+    parser.add_argument("--quick", action="store_true", help="smoke run, not for figures")
+    tasks_vision.add_arguments(parser)
+    tasks_seq.add_arguments(parser)
+    args = parser.parse_args()
+    args.tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    unknown = sorted(set(args.tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+    args.seeds = [int(seed) for seed in args.seeds.split(",")]
+    if args.quick:
+        args.seeds = args.seeds[:1]
+        tasks_vision.apply_quick(args)
+        tasks_seq.apply_quick(args)
+    return args
+
+
+def main() -> None:
+    args = arguments()
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        print(f"{time.monotonic() - started:7.1f}s  {message}", flush=True)
+
+    per_task = {}  # task → one TaskComparison per seed
+    vision = [task for task in args.tasks if task in VISION_TASKS]
+    if vision:
+        train, test = tasks_vision.compose_scenes(args)
+        say(f"composed {len(train)} train / {len(test)} test scenes")
+        for name in vision:
+            per_task[name] = tasks_vision.bench_task(DENSE_TASKS.get(name), train, test, args, say)
+    sequence = [task for task in args.tasks if task in tasks_seq.TASKS]
+    sentences = load_vader_sentences() if {"text", "lm"} & set(sequence) else None
+    progress = Progress()
+    for name in sequence:
+        per_task[name] = [
+            tasks_seq.run_task(name, seed, args, sentences, progress) for seed in args.seeds
+        ]
+        say(f"{name}: done")
+
+    quick = " (QUICK SMOKE RUN, not for figures)" if args.quick else ""
+    print(f"\n# Distillation beyond classification: {len(per_task)} tasks{quick}\n")
+    if vision:
+        print(f"Detection and segmentation: {tasks_vision.scenes_description(train, test, args)}\n")
+    ordered = [per_task[name] for name in args.tasks]
+    print_seed_summary([list(per_seed) for per_seed in zip(*ordered)], args.seeds)
+    print(f"\n## Notes (seed {args.seeds[0]})\n")
+    for comparisons in ordered:
+        print(f"- **{comparisons[0].task}**: {' '.join(comparisons[0].notes)}")
+    say("done")
+
+
+if __name__ == "__main__":
+    main()
