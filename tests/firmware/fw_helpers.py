@@ -146,5 +146,6 @@ else:
 class FakePort:
     """What serial.tools.list_ports.comports() yields, reduced to what tinykd reads."""
 
-    def __init__(self, device, vid, pid):
+    def __init__(self, device, vid, pid, description="", serial_number=""):
         self.device, self.vid, self.pid = device, vid, pid
+        self.description, self.serial_number = description, serial_number

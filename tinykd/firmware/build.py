@@ -233,15 +233,14 @@ def flash_project(
 
 
 def find_ports(board: Board) -> list[str]:
-    """Serial devices whose USB VID:PID is one of the board profile's."""
-    from serial.tools import list_ports
+    """Serial devices whose USB VID:PID is one of the board profile's (one matcher for all)."""
+    from tinykd.measure.harness.discovery import attached_boards
 
-    wanted = {usb_id.upper() for usb_id in board.usb_ids}
-    return sorted(
-        port.device
-        for port in list_ports.comports()
-        if port.vid is not None and f"{port.vid:04X}:{port.pid:04X}" in wanted
-    )
+    return [
+        found.port
+        for found in attached_boards()
+        if board.name in {candidate.name for candidate in found.candidates}
+    ]
 
 
 def resolve_port(board: Board, port: str) -> str:
