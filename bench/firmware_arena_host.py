@@ -5,7 +5,7 @@ tkd_runtime_tflm.cc against a tflite-micro source tree. This compiles the firmwa
 host (tinykd.firmware.host_firmware) at different TKD_ARENA_SIZE values and bisects, in
 16-byte steps, the smallest one whose runtime initialises. Needs a tflite-micro tree:
 
-    TINYKD_TFLM_TREE=<tree> python bench/firmware_arena_host.py [model.tflite]
+    TFLM_DIR=<tree> python bench/firmware_arena_host.py [model.tflite]
 """
 
 from __future__ import annotations

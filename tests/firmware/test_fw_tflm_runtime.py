@@ -2,7 +2,7 @@
 
 1. The emulated board (host library: C protocol core + TFLM Python interpreter behind the
    seam) returns exactly the interpreter's int8 outputs, whichever input path is used.
-2. With a tflite-micro tree (TINYKD_TFLM_TREE), the whole firmware, tkd_runtime_tflm.cc
+2. With a tflite-micro tree (TFLM_DIR), the whole firmware, tkd_runtime_tflm.cc
    included, is compiled for the host and must agree too (skipped without the tree).
 """
 
@@ -85,8 +85,8 @@ def test_emulated_board_matches_the_interpreter(tflite, samples, tmp_path):
 
 
 @pytest.mark.skipif(
-    not os.environ.get("TINYKD_TFLM_TREE"),
-    reason="set TINYKD_TFLM_TREE to a tflite-micro project tree to compile TFLM for the host",
+    not (os.environ.get("TFLM_DIR") or os.environ.get("TINYKD_TFLM_TREE")),
+    reason="set TFLM_DIR to a generated TFLM tree to compile TFLM for the host",
 )
 def test_host_compiled_firmware_matches_the_interpreter(tflite, samples, tmp_path):
     from tinykd.firmware.host_firmware import build_host_firmware

@@ -37,9 +37,7 @@ def add_parsers(sub) -> None:
     )
     build.add_argument("project")
     _add_tool_argument(build)
-    build.add_argument(
-        "--tflm-tree", help="host projects: a tflite-micro tree (else TINYKD_TFLM_TREE)"
-    )
+    build.add_argument("--tflm-tree", help="host projects: a tflite-micro tree (else TFLM_DIR)")
     build.set_defaults(handler=command_build)
 
     flash = sub.add_parser("flash", help="upload a built project to its board")

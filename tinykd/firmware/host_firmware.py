@@ -25,6 +25,7 @@ from tinykd.errors import TinyKDError
 from tinykd.firmware.host_core import c_compiler
 from tinykd.firmware.paths import cache_dir
 from tinykd.firmware.render import RenderedProject
+from tinykd.firmware.tflm_library import find_tflm_tree
 from tinykd.firmware.tools import CXX_COMPILER
 
 CXX_STANDARD = "-std=c++17"
@@ -39,22 +40,12 @@ SKIPPED = {
 }
 # Kernel files every kernel may call into.
 SHARED_KERNEL_FILES = ("kernel_util.cc", "micro_tensor_utils.cc")
-TFLM_TREE_HELP = (
-    "Point TINYKD_TFLM_TREE (or --tflm-tree) at a tflite-micro project tree, made in a "
-    "tflite-micro checkout with: python3 tensorflow/lite/micro/tools/project_generation/"
-    "create_tflm_tree.py <out_dir>"
-)
 
 
 def tflm_tree(path: str | Path | None = None) -> Path:
-    """The tflite-micro tree to build against (argument, else ``TINYKD_TFLM_TREE``)."""
-    path = path or os.environ.get("TINYKD_TFLM_TREE")
-    if not path:
-        raise TinyKDError(f"No tflite-micro tree given. {TFLM_TREE_HELP}")
-    tree = Path(path)
-    if not (tree / "tensorflow/lite/micro/micro_interpreter.cc").is_file():
-        raise TinyKDError(f"{tree} is not a tflite-micro project tree. {TFLM_TREE_HELP}")
-    return tree
+    """The TFLM tree to build against: ``path``, else ``TFLM_DIR`` (the one lookup every
+    build uses, with its advice on how to generate a tree)."""
+    return find_tflm_tree(path).root
 
 
 def include_flags(tree: Path) -> list[str]:

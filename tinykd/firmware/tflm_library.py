@@ -25,7 +25,7 @@ from tinykd.firmware.cross import CrossToolchain
 from tinykd.firmware.paths import cache_dir
 
 TFLM_DIR_ENV = "TFLM_DIR"
-HOST_TREE_ENV = "TINYKD_TFLM_TREE"  # what the host-compiled firmware reads; accepted too
+HOST_TREE_ENV = "TINYKD_TFLM_TREE"  # the older name, still accepted
 MARKER = Path("tensorflow/lite/micro/micro_interpreter.h")
 CMSIS_NN_KERNELS = Path("tensorflow/lite/micro/kernels/cmsis_nn")
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp")
