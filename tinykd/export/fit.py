@@ -11,9 +11,9 @@ usable (its size minus ``reserved_*_bytes``: bootloader, framework, stacks):
 The TFLM sizes are object sizes of a TFLM library cross-compiled for Cortex-M4 with
 reference kernels (:mod:`tinykd.export.tflm_flash`, printed by
 ``bench/tflm_flash_sizes.py``): an upper bound, since the linker drops unused functions.
-Optimized kernels (CMSIS-NN, ESP-NN) and other cores differ, and some board profiles
-still count an allowance for TFLM in ``reserved_flash_bytes`` (then flash is checked
-conservatively): a build report (``tinykd build``) is the final word.
+Optimized kernels (CMSIS-NN, ESP-NN) and other cores differ, so a build report
+(``tinykd build``) is the final word. Board profiles' ``reserved_flash_bytes`` count only
+what is there without TFLM and tinykd (bootloader, OS, framework), so nothing is counted twice.
 """
 
 from __future__ import annotations
