@@ -62,16 +62,16 @@ def test_fit_summary_by_hand(bench_model):
     from tinykd.export.fit import check_fit
     from tinykd.measure.harness.benchmark import fit_summary
 
-    board = load_board("nano33ble")  # 196,608 bytes SRAM and 720,896 bytes flash usable
+    board = load_board("nano33ble")  # 196,608 bytes SRAM and 874,496 (1,048,576 − 174,080) flash usable
     # SRAM: arena + input + core 512 + stack margin 2,048; flash: model + TFLM runtime
     # 44,181 (no operators given) + core 8,192.
     assert fit_summary(check_fit(board, model_bytes=1000, arena_bytes=2000, input_bytes=64)) == (
-        "fits nano33ble: 4,624 of 196,608 bytes SRAM, 53,373 of 720,896 bytes flash (estimated)"
+        "fits nano33ble: 4,624 of 196,608 bytes SRAM, 53,373 of 874,496 bytes flash (estimated)"
     )
-    too_big = check_fit(board, model_bytes=800_000, arena_bytes=300_000, input_bytes=784)
+    too_big = check_fit(board, model_bytes=900_000, arena_bytes=300_000, input_bytes=784)
     assert fit_summary(too_big) == (
         "does not fit nano33ble: needs 303,344 bytes SRAM (has 196,608 usable) "
-        "and 852,373 bytes flash (has 720,896 usable)"
+        "and 952,373 bytes flash (has 874,496 usable)"
     )
 
 
