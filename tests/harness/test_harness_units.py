@@ -62,7 +62,8 @@ def test_fit_summary_by_hand(bench_model):
     from tinykd.export.fit import check_fit
     from tinykd.measure.harness.benchmark import fit_summary
 
-    board = load_board("nano33ble")  # 196,608 bytes SRAM and 874,496 (1,048,576 − 174,080) flash usable
+    # nano33ble: 196,608 bytes SRAM and 874,496 (1,048,576 − 174,080) bytes flash usable.
+    board = load_board("nano33ble")
     # SRAM: arena + input + core 512 + stack margin 2,048; flash: model + TFLM runtime
     # 44,181 (no operators given) + core 8,192.
     assert fit_summary(check_fit(board, model_bytes=1000, arena_bytes=2000, input_bytes=64)) == (
