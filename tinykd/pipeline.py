@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,13 @@ from tinykd.config import RunConfig, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
 from tinykd.errors import TinyKDError
 from tinykd.export import render_model_files
-from tinykd.io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tinykd.io import (
+    cache_dir,
+    save_model_atomic,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from tinykd.measure import TflmModel, measure_arena
 from tinykd.measure.arena import arena_with_margin
 from tinykd.models import build_model, profile_model
@@ -87,10 +92,6 @@ def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
         dataset.name,
         dataset.source,
     )
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("TINYKD_CACHE_DIR", Path.home() / ".cache" / "tinykd"))
 
 
 def teacher_cache_key(config: RunConfig, data: SplitData) -> str:
@@ -181,9 +182,7 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
         progress.say(f"    loading teacher from {config.teacher.path}")
         return load_teacher(config.teacher.path, data), 0.0
     cache_file = (
-        _cache_dir()
-        / "teachers"
-        / f"{config.teacher.model}-{teacher_cache_key(config, data)}.keras"
+        cache_dir("teachers") / f"{config.teacher.model}-{teacher_cache_key(config, data)}.keras"
     )
     if config.teacher.cache and cache_file.exists():
         progress.say(f"    reusing the teacher trained earlier ({cache_file})")
@@ -207,10 +206,7 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
         callbacks=[progress.epoch_callback("teacher")],
     )
     if config.teacher.cache:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_file.with_suffix(".tmp.keras")
-        teacher.save(temporary)
-        os.replace(temporary, cache_file)
+        save_model_atomic(teacher, cache_file)
     return teacher, result.seconds
 
 

@@ -22,7 +22,6 @@ Keras' own compiled losses do.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from tinykd.distill.losses.base import (
     parse_gradient_tap,
 )
 from tinykd.errors import TinyKDError
+from tinykd.io import save_model_atomic
 
 TEACHER_KEY = "teacher"
 LABELS_KEY = "labels"
@@ -357,12 +357,7 @@ class Distiller(keras.Model):
 
     def save_student(self, path: str | Path) -> Path:
         """Save the plain student (no distiller, no projections); written atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        self.student.save(temporary)
-        os.replace(temporary, path)
-        return path
+        return save_model_atomic(self.student, path)
 
 
 def hard_label_loss(labels, logits):

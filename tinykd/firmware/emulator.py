@@ -37,8 +37,7 @@ from tinykd.errors import TinyKDError
 from tinykd.export import describe_tflite, model_settings_header
 from tinykd.export.c_sources import model_hash
 from tinykd.firmware.host_core import HostCore, TflmHostRuntime
-from tinykd.firmware.paths import cache_dir
-from tinykd.io import write_json_atomic, write_text_atomic
+from tinykd.io import cache_dir, write_json_atomic, write_text_atomic
 from tinykd.measure.arena import arena_with_margin, measure_arena, reported_arena
 from tinykd.measure.latency_model import operator_work
 

@@ -28,9 +28,10 @@ from typing import Protocol
 import numpy as np
 
 from tinykd.errors import TinyKDError
-from tinykd.firmware.paths import cache_dir, firmware_dir
+from tinykd.firmware.paths import firmware_dir
 from tinykd.firmware.render import config_header
 from tinykd.firmware.tools import C_COMPILER
+from tinykd.io import cache_dir
 
 HOST_SOURCES = ("core/tkd_core.c", "hal/host/tkd_host_lib.c")
 C_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-pedantic")

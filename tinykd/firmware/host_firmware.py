@@ -23,10 +23,10 @@ from pathlib import Path
 
 from tinykd.errors import TinyKDError
 from tinykd.firmware.host_core import c_compiler
-from tinykd.firmware.paths import cache_dir
 from tinykd.firmware.render import RenderedProject
 from tinykd.firmware.tflm_library import find_tflm_tree
 from tinykd.firmware.tools import CXX_COMPILER
+from tinykd.io import cache_dir
 
 CXX_STANDARD = "-std=c++17"
 COMMON_FLAGS = ("-O1", "-DTF_LITE_STATIC_MEMORY", "-fno-exceptions", "-fno-rtti")

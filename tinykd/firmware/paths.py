@@ -19,14 +19,3 @@ def firmware_dir() -> Path:
             "repository or set TINYKD_FIRMWARE_DIR to its firmware/ folder."
         )
     return path
-
-
-def cache_dir(*parts: str) -> Path:
-    """A folder under the tinykd cache (``TINYKD_CACHE_DIR``, else ``~/.cache/tinykd``)."""
-    root = os.environ.get("TINYKD_CACHE_DIR")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = str(Path(xdg) / "tinykd")
-    path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path

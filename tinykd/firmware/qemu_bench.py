@@ -18,10 +18,9 @@ import numpy as np
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
 from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware, qemu_target
-from tinykd.firmware.paths import cache_dir
 from tinykd.firmware.qemu import QemuBoard
 from tinykd.firmware.tflm_library import TflmTree, find_tflm_tree
-from tinykd.io import write_text_atomic
+from tinykd.io import cache_dir, write_text_atomic
 
 COMMAND_TIMEOUT_S = 10.0  # generous: QEMU shares a busy machine's CPU
 INFER_TIMEOUT_S = 60.0  # one inference of a large model takes seconds of real time

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tinykd.errors import TinyKDError
 from tinykd.firmware.cross import CrossToolchain
-from tinykd.firmware.paths import cache_dir
+from tinykd.io import cache_dir
 
 TFLM_DIR_ENV = "TFLM_DIR"
 HOST_TREE_ENV = "TINYKD_TFLM_TREE"  # the older name, still accepted
