@@ -29,6 +29,7 @@ from tinykd.export.tflm_flash import (  # noqa: E402
     RUNTIME_FLASH_BYTES,
 )
 from tinykd.export.tflm_ops import RESOLVER_METHODS  # noqa: E402
+from tinykd.io import cache_dir  # noqa: E402
 
 KERNELS = Path("tensorflow/lite/micro/kernels")
 # Objects of the runtime every model links: interpreter, allocator, planner, flatbuffer
@@ -77,7 +78,7 @@ def runtime_stems(tree: Path, sizes: dict[str, int]) -> list[str]:
 
 
 def default_library() -> Path | None:
-    cache = Path(os.environ.get("TINYKD_CACHE_DIR", Path.home() / ".cache" / "tinykd")) / "tflm"
+    cache = cache_dir("tflm")
     libraries = sorted(cache.glob("reference-*/libtflm.a"), key=lambda p: p.stat().st_mtime)
     return libraries[-1] if libraries else None
 
