@@ -7,7 +7,6 @@ accuracy in the TFLM interpreter, so figures from different scripts are comparab
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from tinykd.measure import TflmModel, measure_arena  # noqa: E402
 from tinykd.models import build_model, profile_model  # noqa: E402
 from tinykd.pipeline import obtain_teacher, prepare_data  # noqa: E402
 from tinykd.progress import Progress  # noqa: E402
+from tinykd.tasks.comparison import mean_std as task_mean_std  # noqa: E402
 from tinykd.training import SplitData, TrainResult, float_accuracy, train  # noqa: E402
 
 
@@ -117,12 +117,7 @@ def int8_tflm_accuracy(
 
 def mean_std(values, scale: float = 100.0) -> str:
     """``mean ± standard deviation`` of the figures given (None ignored), times ``scale``."""
-    values = [scale * value for value in values if value is not None]
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+    return task_mean_std(None if value is None else scale * value for value in values)
 
 
 def describe(model) -> str:

@@ -4,12 +4,12 @@ compression, a tiny transformer and pruning + KD for a character language model.
 Per task and seed: the task's teacher, a scratch student and a distilled student with the
 same recipe and budget, the task's own metric, parameters, and the distilled student as
 int8 in the TFLM host interpreter with its exact arena. The per-family scripts
-(bench/tasks_vision.py, bench/tasks_seq.py) run the same code for a subset and take the
-same budget flags.
+(bench/tasks_vision.py, bench/tasks_seq.py) hold each family's runners and budget flags.
 
 python bench/tasks.py                        # the stated scale, seeds 0 and 1
 python bench/tasks.py --quick                # smoke run (minutes; not for figures)
 python bench/tasks.py --tasks text,lm --seeds 0,1,2
+python bench/tasks.py --tasks segmentation --ablation  # one student per loss term too
 """
 
 from __future__ import annotations
@@ -19,14 +19,32 @@ import time
 
 import tasks_seq
 import tasks_vision
-from task_report import print_seed_summary
 
 from tinykd.data.text import load_vader_sentences
 from tinykd.progress import Progress
+from tinykd.tasks.comparison import TaskComparison, mean_std, table_row
 from tinykd.tasks.dense import DENSE_TASKS
 
-VISION_TASKS = ("detection", "segmentation")
+VISION_TASKS = tuple(DENSE_TASKS.names())  # registered by importing tasks_vision
 TASKS = VISION_TASKS + tasks_seq.TASKS
+
+
+def print_seed_summary(runs: list[list[TaskComparison]], seeds: list[int]) -> None:
+    """``runs[seed][task]``: mean ± standard deviation over seeds, and the gain per seed."""
+    print(f"## Over seeds {', '.join(map(str, seeds))} (mean ± standard deviation)\n")
+    print(TaskComparison.HEADER)
+    for per_seed in zip(*runs):
+        print(table_row(list(per_seed)))
+    print()
+    for per_seed in zip(*runs):
+        sign = -1 if per_seed[0].lower_is_better else 1
+        gains = ", ".join(f"{sign * (r.distilled - r.scratch):+.2f}" for r in per_seed)
+        extras = "; ".join(
+            f"{name}: {mean_std(r.extra[name] for r in per_seed)}" for name in per_seed[0].extra
+        )
+        print(
+            f"- {per_seed[0].task}: distilled better than scratch by {gains} per seed. {extras}".rstrip()
+        )
 
 
 def arguments():

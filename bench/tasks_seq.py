@@ -1,13 +1,8 @@
-"""Distillation beyond classification: GAN compression, a tiny transformer, pruning + KD for an LM.
+"""The GAN, transformer and character-LM tasks of bench/tasks.py: budgets and runners.
 
-One table across the three tasks: teacher, scratch student and distilled student, each
-with the task's metric and parameters, and the distilled student as int8 in the TFLM
-host interpreter with its measured arena.
-
-python bench/tasks_seq.py                 # the stated scale (≈30 min on 2 shared cores)
-python bench/tasks_seq.py --quick         # smoke run (small slices, minutes; not for figures)
-python bench/tasks_seq.py --tasks text,lm # a subset
-python bench/tasks_seq.py --seeds 0,1,2   # three seeds (≈3× the time), mean ± std
+Each runner trains the task's teacher, scratch and distilled students anew for one seed
+and returns a TaskComparison (the distilled student also as int8 in the TFLM interpreter
+with its measured arena). Run them through ``python bench/tasks.py --tasks gan,text,lm``.
 """
 
 from __future__ import annotations
@@ -16,10 +11,9 @@ import argparse
 import time
 
 from common import bench_arguments, bench_config, load_bench_data_and_teacher
-from task_report import print_results, print_seed_summary
 
 from tinykd.data.pipeline import take_subset
-from tinykd.data.text import binary_sentiment, load_vader_sentences
+from tinykd.data.text import binary_sentiment
 from tinykd.progress import Progress
 from tinykd.tasks import char_lm, gan, text_transformer
 from tinykd.tasks.comparison import TaskComparison
@@ -113,35 +107,3 @@ def run_task(task: str, seed: int, args, sentences, progress: Progress) -> TaskC
         result = run_lm(args, sentences, progress)
     result.notes.append(f"{time.monotonic() - started:.0f} s for this task.")
     return result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run, not for figures")
-    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: gan,text,lm")
-    parser.add_argument(
-        "--seeds", default="0", help="comma-separated seeds; each trains every model again"
-    )
-    add_arguments(parser)
-    args = parser.parse_args()
-    if args.quick:
-        apply_quick(args)
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    progress = Progress()
-    started = time.monotonic()
-    sentences = load_vader_sentences() if {"text", "lm"} & set(tasks) else None
-    runs = [[run_task(task, seed, args, sentences, progress) for task in tasks] for seed in seeds]
-    quick = " (QUICK SMOKE RUN)" if args.quick else ""
-    for seed, results in zip(seeds, runs):
-        print_results(results, f"Distillation beyond classification, seed {seed}{quick}")
-    if len(seeds) > 1:
-        print_seed_summary(runs, seeds)
-    print(f"\nTotal {time.monotonic() - started:.0f} s; seeds {', '.join(map(str, seeds))}.")
-
-
-if __name__ == "__main__":
-    main()

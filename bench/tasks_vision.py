@@ -1,14 +1,12 @@
-"""Distillation beyond classification: detection (mAP@0.5) and segmentation (mIoU).
+"""The detection (mAP@0.5) and segmentation (mIoU) tasks of bench/tasks.py.
 
 Scenes are composed from real Fashion-MNIST crops (boxes and masks known by construction);
 train scenes use training crops only, test scenes test crops only. Per task: one teacher,
 then per seed a scratch and a distilled student with the same recipe and budget; the
 distilled student is converted to int8 and scored in the TFLM host interpreter, and its
-exact TFLM arena is measured.
+exact TFLM arena is measured. ``--ablation`` adds one student per single loss term.
 
-python bench/tasks_vision.py            # 3,000 train / 500 test scenes, 40 epochs, seeds 0,1
-python bench/tasks_vision.py --ablation # also one student per single loss term
-python bench/tasks_vision.py --quick    # smoke run (not for figures)
+python bench/tasks.py --tasks detection,segmentation [--ablation]
 
 Teachers are cached (TINYKD_CACHE_DIR, default ~/.cache/tinykd) per architecture and setting.
 """
@@ -18,21 +16,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from task_report import print_seed_summary  # noqa: E402  (the cross-task table)
 
 from tinykd._keras import keras  # noqa: E402
 from tinykd.data.composed import composed_fashion_mnist  # noqa: E402
+from tinykd.io import cache_dir, save_model_atomic  # noqa: E402
 from tinykd.models import profile_model  # noqa: E402
 from tinykd.tasks import detection, segmentation  # noqa: E402  (importing registers them)
 from tinykd.tasks.comparison import TaskComparison  # noqa: E402
-from tinykd.tasks.dense import DENSE_TASKS, float_score, int8_score, train_on_scenes  # noqa: E402
+from tinykd.tasks.dense import float_score, int8_score, train_on_scenes  # noqa: E402
 from tinykd.tasks.int8_export import export_int8  # noqa: E402
 
 SCENE_OPTIONS = {"scene_size": 64, "objects_per_scene": (1, 3), "object_sizes": (18, 28)}
@@ -96,20 +92,6 @@ def compose_scenes(args):
     )
 
 
-def arguments():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default="detection,segmentation")
-    parser.add_argument("--seeds", default="0,1", help="comma-separated student seeds")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 200 scenes, 2 epochs")
-    add_arguments(parser)
-    args = parser.parse_args()
-    args.seeds = [int(seed) for seed in args.seeds.split(",")]
-    if args.quick:
-        args.seeds = args.seeds[:1]
-        apply_quick(args)
-    return args
-
-
 def cached_teacher(task, scenes, args, say):
     """The task's teacher: trained once per architecture and setting, then reused."""
     teacher = task.build("teacher", scenes, seed=0)
@@ -120,16 +102,12 @@ def cached_teacher(task, scenes, args, say):
         sort_keys=True,
     )
     digest = hashlib.sha256(identity.encode() + scenes.images[:64].tobytes()).hexdigest()[:16]
-    cache_root = Path(os.environ.get("TINYKD_CACHE_DIR", Path.home() / ".cache" / "tinykd"))
-    path = cache_root / "tasks_vision" / f"{task.name}-teacher-{digest}.keras"
+    path = cache_dir("tasks_vision") / f"{task.name}-teacher-{digest}.keras"
     if path.exists() and not args.no_cache:
         say(f"{task.name}: reusing the teacher trained earlier ({path})")
         return keras.models.load_model(path, compile=False), 0.0
     run = train_on_scenes(task, teacher, scenes, epochs=args.vision_teacher_epochs, seed=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.keras")
-    teacher.save(temporary)
-    os.replace(temporary, path)
+    save_model_atomic(teacher, path)
     return teacher, run.seconds
 
 
@@ -188,27 +166,3 @@ def scenes_description(train, test, args) -> str:
         f"cosine, batch 64. int8 in the TFLM host interpreter; arena = exact minimum TFLM arena "
         f"of the int8 student."
     )
-
-
-def main() -> None:
-    args = arguments()
-    started = time.monotonic()
-
-    def say(message: str) -> None:
-        print(f"{time.monotonic() - started:7.1f}s  {message}", flush=True)
-
-    tasks = [DENSE_TASKS.get(name.strip()) for name in args.tasks.split(",")]
-    train, test = compose_scenes(args)
-    say(f"composed {len(train)} train / {len(test)} test scenes")
-    per_task = [bench_task(task, train, test, args, say) for task in tasks]
-    print("\n# Distillation beyond classification: detection and segmentation (composed scenes)")
-    print(f"\n{scenes_description(train, test, args)}\n")
-    for comparisons in per_task:
-        print(f"- {comparisons[0].task}, seed {args.seeds[0]}: {' '.join(comparisons[0].notes)}")
-    print()
-    print_seed_summary([list(per_seed) for per_seed in zip(*per_task)], args.seeds)
-    say("done")
-
-
-if __name__ == "__main__":
-    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 
@@ -37,15 +38,34 @@ class TaskComparison:
         self.int8_bytes, self.arena_bytes = exported.size_bytes, exported.arena_bytes
         self.notes.append(f"{note}int8 operators: {', '.join(exported.operators)}.")
 
-    def row(self, digits: int = 2) -> str:
-        def number(value):
-            return "—" if value is None else f"{value:.{digits}f}"
+    def row(self) -> str:
+        return table_row([self])
 
-        int8 = number(self.int8_distilled) if self.int8_distilled is not None else self.int8_note
-        arena = f"{self.arena_bytes:,} B" if self.arena_bytes is not None else "—"
-        params = f"{self.teacher_params:,} → {self.student_params:,}"
-        models = f"{self.teacher_model} → {self.student_model}"
-        return (
-            f"| {self.task} | {self.metric} | {models} | {params} | {number(self.teacher)} | "
-            f"{number(self.scratch)} | {number(self.distilled)} | {int8} | {arena} |"
-        )
+
+def mean_std(values) -> str:
+    """``mean ± standard deviation`` of the figures (None ignored); one figure alone; "—"."""
+    values = [value for value in values if value is not None]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def table_row(per_seed: list[TaskComparison]) -> str:
+    """One task's row: every figure as mean ± std over the seeds given (one seed: the figure)."""
+    first = per_seed[0]
+
+    def cell(name: str) -> str:
+        return mean_std(getattr(result, name) for result in per_seed)
+
+    int8 = cell("int8_distilled")
+    if all(result.int8_distilled is None for result in per_seed) and first.int8_note:
+        int8 = first.int8_note
+    arenas = sorted({result.arena_bytes for result in per_seed if result.arena_bytes is not None})
+    arena = " / ".join(f"{value:,} B" for value in arenas) or "—"
+    return (
+        f"| {first.task} | {first.metric} | {first.teacher_model} → {first.student_model} | "
+        f"{first.teacher_params:,} → {first.student_params:,} | {cell('teacher')} | "
+        f"{cell('scratch')} | {cell('distilled')} | {int8} | {arena} |"
+    )
