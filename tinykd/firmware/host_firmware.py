@@ -42,12 +42,6 @@ SKIPPED = {
 SHARED_KERNEL_FILES = ("kernel_util.cc", "micro_tensor_utils.cc")
 
 
-def tflm_tree(path: str | Path | None = None) -> Path:
-    """The TFLM tree to build against: ``path``, else ``TFLM_DIR`` (the one lookup every
-    build uses, with its advice on how to generate a tree)."""
-    return find_tflm_tree(path).root
-
-
 def include_flags(tree: Path) -> list[str]:
     third_party = tree / "third_party"
     return [
@@ -136,7 +130,7 @@ def build_host_firmware(project: RenderedProject, tree: str | Path | None = None
     """Compile the host project's sources and the TFLM it needs; returns the executable."""
     if project.kind != "host":
         raise TinyKDError(f"{project.root} is a {project.kind!r} project, not a host one.")
-    tree = tflm_tree(tree)
+    tree = find_tflm_tree(tree).root  # the argument, else TFLM_DIR, as for every build
     cc, cxx = c_compiler(), CXX_COMPILER.require("build the host firmware")
     includes = include_flags(tree)
     tflm_flags = [CXX_STANDARD, *COMMON_FLAGS, "-w", *includes]
