@@ -34,8 +34,7 @@ SCRATCH = "scratch"
 def int8_logits(model, data) -> np.ndarray:
     """Dequantized int8 outputs of the model on the test set, computed by TFLM."""
     tflm = TflmModel(convert_int8(model, calibration_images=data.x_train))
-    output = tflm.info.output
-    return (tflm.predict_int8(data.x_test).astype(np.float32) - output.zero_point) * output.scale
+    return tflm.dequantize_outputs(tflm.predict_int8(data.x_test))
 
 
 class Results:

@@ -54,11 +54,13 @@ class TflmModel:
         return np.asarray(self.interpreter.get_output(0)).reshape(-1).copy()
 
     def predict_int8(self, x: np.ndarray, progress=None) -> np.ndarray:
-        """float images (N, H, W, C) → int8 outputs (N, K), quantized with the input params."""
+        """float inputs (N, …) → int8 outputs (N, *output shape without its batch axis), one
+        sample per invoke; (N, K) for a classifier."""
         quantized = self.quantize(x)
-        outputs = np.empty((len(x), self.info.output.shape[-1]), dtype=np.int8)
+        output_shape = tuple(self.info.output.shape[1:])
+        outputs = np.empty((len(x), *output_shape), dtype=np.int8)
         for index, sample in enumerate(quantized):
-            outputs[index] = self.invoke_int8(sample)
+            outputs[index] = self.invoke_int8(sample).reshape(output_shape)
             if progress is not None:
                 progress(index + 1, len(x))
         return outputs

@@ -63,8 +63,4 @@ def export_int8(
 def tflm_predict(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
     """Float outputs (dequantized int8) of the model in TFLM, one sample per invoke."""
     tflm = TflmModel(tflite)
-    output_shape = tflm.info.output.shape[1:]
-    outputs = np.empty((len(inputs), *output_shape), dtype=np.float32)
-    for index, sample in enumerate(tflm.quantize(inputs)):
-        outputs[index] = tflm.dequantize_outputs(tflm.invoke_int8(sample)).reshape(output_shape)
-    return outputs
+    return tflm.dequantize_outputs(tflm.predict_int8(inputs))
