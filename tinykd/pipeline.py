@@ -201,13 +201,21 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
         batch_size=config.teacher.batch_size,
         learning_rate=config.teacher.learning_rate,
         seed=config.seed,
-        augment=config.data.augment,
-        flip=config.data.flip,
+        augmentation=teacher_augmentation(config),
         callbacks=[progress.epoch_callback("teacher")],
     )
     if config.teacher.cache:
         save_model_atomic(teacher, cache_file)
     return teacher, result.seconds
+
+
+def teacher_augmentation(config: RunConfig):
+    """The students' augmentation, with a fresh view of every image each epoch: the teacher
+    is trained once and its outputs are stored afterwards, so it need not replay views."""
+    from dataclasses import replace
+
+    augmentation = config.data.augmentation()
+    return None if augmentation is None else replace(augmentation, views=0)
 
 
 def train_student(
@@ -232,10 +240,10 @@ def train_student(
         loss_configs=config.distillation.losses if teacher is not None else [],
         hard_label_weight=config.distillation.hard_label_weight,
         cache_teacher=config.distillation.cache_teacher,
-        augment=config.data.augment,
-        flip=config.data.flip,
+        augmentation=config.data.augmentation(),
         callbacks=[progress.epoch_callback(label)],
         weight_init=config.distillation.weight_init if teacher is not None else [],
+        progress=progress,
     )
 
 
@@ -255,8 +263,7 @@ def train_with_strategy(config: RunConfig, data: SplitData, progress: Progress, 
         learning_rate=config.student.learning_rate,
         seed=config.seed,
         cache_teacher=config.distillation.cache_teacher,
-        augment=config.data.augment,
-        flip=config.data.flip,
+        augmentation=config.data.augmentation(),
         callbacks=[progress.epoch_callback(config.strategy.name)],
     )
     student = StudentSpec(config.student.model, config.student.width)
