@@ -100,7 +100,8 @@ def teacher_cache_key(config: RunConfig, data: SplitData) -> str:
         "version": __version__,
         "seed": config.seed,
         "teacher": {k: v for k, v in config.teacher.__dict__.items() if k not in ("cache", "path")},
-        "data": [data.name, data.source, len(data.x_train), len(data.x_val), config.data.augment],
+        "data": [data.name, data.source, len(data.x_train), len(data.x_val)],
+        "augmentation": repr(teacher_augmentation(config)),
         "checksum": hashlib.sha256(
             data.x_train[:256].tobytes() + data.y_train.tobytes()
         ).hexdigest(),
