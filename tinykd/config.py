@@ -44,7 +44,9 @@ class DataConfig:
 
         if not self.augment:
             return None
-        return Augmentation(max_shift=self.max_shift, flip=self.flip, views=self.views)
+        return Augmentation(
+            max_shift=self.max_shift, flip=self.flip, views=self.views, mixup=self.mixup
+        )
 
 
 @dataclass
