@@ -39,6 +39,9 @@ def bench_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run (digits, 2 epochs, 1 seed)"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a run-config override"
+    )
     return parser
 
 
@@ -56,7 +59,7 @@ def bench_config(args, **overrides) -> RunConfig:
     if args.quick:
         settings = ['data.dataset="digits"', "student.epochs=2", "teacher.epochs=2"]
         args.seeds = 1
-    settings += [f"{key}={value}" for key, value in overrides.items()]
+    settings += [f"{key}={value}" for key, value in overrides.items()] + list(args.set)
     from tinykd.cli import demo_config_path
 
     return load_config(demo_config_path(), settings)

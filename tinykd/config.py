@@ -33,9 +33,8 @@ class DataConfig:
     augment: bool = False  # train on shifted (and with flip, mirrored) views of each image
     flip: bool = False
     max_shift: int = 2  # pixels a view may shift in each direction
-    views: int = (
-        16  # views per image, replayed with the teacher's stored logits; 0 = fresh each epoch
-    )
+    views: int = 16  # views per image, replayed with the teacher's stored logits (0: fresh)
+    mixup: float = 0.0  # Beta α for blending each view with another image; 0 = off
     allow_download: bool = True
 
     def augmentation(self):

@@ -211,12 +211,14 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
 
 
 def teacher_augmentation(config: RunConfig):
-    """The students' augmentation, with a fresh view of every image each epoch: the teacher
-    is trained once and its outputs are stored afterwards, so it need not replay views."""
+    """The students' shifts and mirrors, with a fresh view of every image each epoch (the
+    teacher is trained once; its outputs are stored afterwards, so it need not replay views)
+    and without mixup, which is a way of teaching (Beyer et al. 2022), not of training the
+    teacher: one teacher serves students with and without it."""
     from dataclasses import replace
 
     augmentation = config.data.augmentation()
-    return None if augmentation is None else replace(augmentation, views=0)
+    return None if augmentation is None else replace(augmentation, views=0, mixup=0.0)
 
 
 def train_student(
