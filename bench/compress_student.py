@@ -35,6 +35,7 @@ from tinykd.compress import (
     qat_distill,
     weight_sparsity,
 )
+from tinykd.distill import build_loss
 from tinykd.export.parity import parity_report
 from tinykd.measure import TflmModel, measure_arena
 from tinykd.models import build_model, profile_model
@@ -220,7 +221,7 @@ def main() -> None:
         f"# Compressing one distilled student\n\n{data.name} ({data.source}): "
         f"{len(data.x_train):,} train / {len(data.x_test):,} test (whole test set for every "
         f"figure). Student {describe(reference)}, distilled for {config.student.epochs} epochs "
-        f"(KD, T = {kd[0].get('temperature')}); every compressed row fine-tunes that student "
+        f"(KD, T = {float(build_loss(**kd[0]).temperature.numpy()):g}); every compressed row fine-tunes that student "
         f"under the same teacher for {args.fine_tune_epochs} epochs (lr {args.fine_tune_lr}, "
         f"cosine; {args.channel_lr} after channel pruning); the last row trains the pruned "
         f"architecture from scratch with the student's recipe instead. 1 seed; {minutes:.0f} min on a shared 2-core machine. int8 accuracy in the "

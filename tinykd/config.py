@@ -72,9 +72,8 @@ class StudentConfig:
 class DistillationConfig:
     hard_label_weight: float = 1.0
     cache_teacher: bool = True  # compute teacher outputs once (only without augmentation)
-    losses: list[dict] = field(
-        default_factory=lambda: [{"name": "kd", "weight": 1.0, "temperature": 4.0}]
-    )
+    # The kd loss with its own defaults (weight, temperature live in the loss class).
+    losses: list[dict] = field(default_factory=lambda: [{"name": "kd"}])
     # Start the student from projected teacher kernels:
     # [{ teacher_layer = "...", student_layer = "...", projection = "select" | "svd" }]
     weight_init: list[dict] = field(default_factory=list)

@@ -300,7 +300,7 @@ class Distiller(keras.Model):
             labels = tf.argmax(label_distributions, axis=-1)
         if teacher_outputs is None and self.distillation_losses:
             teacher_outputs = self.teacher_tap_set(inputs, labels, training=False)
-        batch = Batch(inputs=inputs, labels=labels)
+        batch = Batch(inputs=inputs, labels=labels, training=True)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             student_outputs = self.student_tap_set(inputs, labels, training=True)

@@ -24,6 +24,8 @@ class TaskComparison:
     int8_bytes: int | None = None
     arena_bytes: int | None = None
     int8_note: str = ""  # why there is no int8 figure, or what it needed
+    # The float distilled student's figure on the inputs of the int8 figure (when a subset).
+    float_on_int8_inputs: float | None = None
     extra: dict[str, float] = field(default_factory=dict)  # further rows (e.g. "pruned, no KD")
     notes: list[str] = field(default_factory=list)
 
