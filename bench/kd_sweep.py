@@ -60,7 +60,9 @@ def main() -> None:
                 progress=progress,
             )
             accuracy = float_accuracy(run.model, data.x_val, data.y_val)
-            rows.append(f"| {seed} | {temperature} | {kd_weight} | {hard_weight} | {100 * accuracy:.2f} |")
+            rows.append(
+                f"| {seed} | {temperature} | {kd_weight} | {hard_weight} | {100 * accuracy:.2f} |"
+            )
             progress.say(rows[-1])
     print(f"\n{config.student.model} ×{config.student.width}, {config.student.epochs} epochs")
     print("| seed | T | kd weight | hard weight | float validation acc % |")

@@ -295,7 +295,7 @@ class Distiller(keras.Model):
         inputs, labels, teacher_outputs = self._unpack(data)
         # Mixed views carry label distributions: the hard loss takes them whole, everything
         # else (accuracy, losses that need a class) the larger share, the image's own class.
-        label_distributions = labels if labels.shape.rank == 2 else None
+        label_distributions = labels if is_label_distribution(labels) else None
         if label_distributions is not None:
             labels = tf.argmax(label_distributions, axis=-1)
         if teacher_outputs is None and self.distillation_losses:
@@ -375,10 +375,16 @@ class Distiller(keras.Model):
 
 def hard_label_loss(labels, logits):
     """Mean cross-entropy of integer labels (or label distributions, from mixup) against logits."""
-    if labels.shape.rank == 2:
+    if is_label_distribution(labels):
         return tf.reduce_mean(
             keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
         )
     return tf.reduce_mean(
         keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     )
+
+
+def is_label_distribution(labels) -> bool:
+    """Float (batch, classes) labels are distributions (mixup); integer ones are classes or,
+    for sequence tasks, (batch, time) class ids."""
+    return labels.shape.rank == 2 and labels.dtype.is_floating
