@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,11 @@ def check_label_values(labels: np.ndarray, what: str) -> None:
 
 def check_npz_labels(path: Path) -> None:
     """The label arrays of an .npz (read alone, the images stay on disk)."""
+    if not zipfile.is_zipfile(path):
+        raise TinyKDError(
+            f"{path} is not an .npz archive; write one with "
+            "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)."
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             for key in ("y_train", "y_test"):
@@ -196,9 +202,13 @@ def check_split(train: int, validation: int, test: int) -> list[str]:
             "data.validation_fraction or give more data."
         )
     if test < MIN_TEST_SAMPLES:
+        meaning = (
+            f"an accuracy on so few means little (one sample is {100 / test:.0f} %)"
+            if test
+            else "nothing to measure accuracy on"
+        )
         raise TinyKDError(
-            f"Only {test} test sample(s): an accuracy on so few means little (one sample is "
-            f"{100 / max(test, 1):.0f} %). Give at least {MIN_TEST_SAMPLES} (raise "
+            f"Only {test} test sample(s): {meaning}. Give at least {MIN_TEST_SAMPLES} (raise "
             "data.test_limit, set it to 0 for the whole test set, or add test data)."
         )
     if test < FEW_TEST_SAMPLES:
