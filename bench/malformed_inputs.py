@@ -207,6 +207,16 @@ CASES = [
     Case("config: names", "unknown dataset", sets("data.dataset='digit'")),
     Case("config: names", "unknown color mode", sets("data.color_mode='rgba'")),
     Case("config: names", "misspelt key", sets("student.epoch=3")),
+    Case(
+        "config: names",
+        "loss tap naming no layer",
+        sets("distillation.losses=[{name='nst', teacher_tap='block2_conv2_relux'}]"),
+    ),
+    Case(
+        "config: names",
+        "weight_init naming no layer",
+        sets("distillation.weight_init=[{teacher_layer='block1_conv1', student_layer='conv9'}]"),
+    ),
     # files and folders
     Case("config: files", "output.dir under a file", blocked_out),
     Case("config: files", "output.dir is a file", out_is_a_file),

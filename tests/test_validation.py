@@ -138,6 +138,12 @@ def test_an_unwritable_output_dir_fails_before_training(tmp_path, no_training, c
     assert f"output.dir {blocker / 'run'} cannot be written" in capsys.readouterr().err
 
 
+def test_a_misspelt_layer_in_a_loss_tap_fails_before_the_teacher_trains(no_training, capsys):
+    tap = "distillation.losses=[{name='nst', teacher_tap='block2_conv2_relux', student_tap='conv2_relu'}]"
+    assert no_training("--dataset", "digits", "--set", tap) == 2
+    assert "has no layer 'block2_conv2_relux' to tap" in _error_of(capsys)
+
+
 # ---- data ----------------------------------------------------------------------------------
 
 

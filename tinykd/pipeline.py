@@ -32,6 +32,7 @@ from tinykd.measure.arena import arena_with_margin
 from tinykd.models import build_model, profile_model
 from tinykd.progress import Progress
 from tinykd.training import SplitData, float_accuracy, train
+from tinykd.validate import check_distillation_setup
 
 
 @dataclass
@@ -426,7 +427,11 @@ def run_distillation(
     progress.step("Loading data")
     data = prepare_data(config, progress, notes)
     progress.step(f"Teacher ({config.teacher.model})")
+    if not config.teacher.path:  # a teacher trained here: check the losses fit it first
+        check_distillation_setup(config, data.input_shape, data.num_classes)
     teacher, teacher_seconds = obtain_teacher(config, data, progress)
+    if config.teacher.path:  # a loaded teacher: check before any student trains
+        check_distillation_setup(config, data.input_shape, data.num_classes, teacher)
     progress.step(f"Student from scratch ({config.student.model}, {config.student.epochs} epochs)")
     scratch = train_student(config, data, progress, label="scratch")
     progress.step(
