@@ -302,7 +302,7 @@ CASES = [
         "data: folder",
         "a non-image file among images",
         folder_case([GRAY] * 60, extra=[("notes.txt", b"hello")]),
-        "note: not images",
+        "note: were not loaded",
     ),
     # test set
     Case(

@@ -262,6 +262,20 @@ def test_image_files_in_formats_the_loader_skips_are_named(tmp_path, no_training
         assert "in a format the image_folder loader does not read" in _error_of(capsys)
 
 
+def test_files_the_image_loader_passes_over_get_a_note(tmp_path):
+    from PIL import Image
+
+    from tinykd.data.validate import check_image_folder
+
+    root = _image_folder(tmp_path / "images", [(8, 8)] * 3, extra={"notes.txt": b"hi"})
+    (root / "dog" / "more").mkdir()
+    Image.new("L", (8, 8)).save(root / "stray.png")
+    (note,) = check_image_folder(root, None, 1)
+    assert note.startswith(f"3 file(s) or folder(s) in {root} were not loaded")
+    for name in (root / "stray.png", root / "cat" / "notes.txt", f"{root / 'dog' / 'more'}/"):
+        assert str(name) in note
+
+
 # ---- class names in C and TOML -------------------------------------------------------------
 
 AWKWARD_NAMES = ["new\nline", 'say "hi"', "back\\slash", "trigraph??=", "café", "tab\there"]
@@ -319,9 +333,13 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_a_run_directory_replaces_the_previous_one_whole(tmp_path):
+@pytest.mark.parametrize("atomic_swap", [True, False], ids=["renameat2", "two renames"])
+def test_a_run_directory_replaces_the_previous_one_whole(tmp_path, monkeypatch, atomic_swap):
+    import tinykd.io
     from tinykd.io import atomic_directory
 
+    if not atomic_swap:
+        monkeypatch.setattr(tinykd.io, "_exchange", lambda new, path: False)
     target = tmp_path / "run"
     target.mkdir()
     (target / "stale.tflite").write_bytes(b"old")

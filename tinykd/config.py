@@ -192,9 +192,8 @@ class CompressionConfig:
 
 @dataclass
 class ExportConfig:
-    arena_margin: int = ranged(
-        0, minimum=0, maximum=2**24
-    )  # bytes added to TFLM's measured minimum arena (rounded to 16)
+    # bytes added to TFLM's measured minimum arena (rounded to 16)
+    arena_margin: int = ranged(0, minimum=0, maximum=2**24)
 
 
 @dataclass
@@ -602,7 +601,6 @@ def toml_key(key: str) -> str:
 def to_toml(config: RunConfig) -> str:
     """The full effective configuration as TOML (written into every run directory)."""
     lines: list[str] = []
-
     data = config.to_dict()
     for key, v in data.items():
         if not isinstance(v, dict):

@@ -96,9 +96,12 @@ def _image_size(file: Path):
 
 def check_image_folder(root: Path, image_size: list[int] | None, channels: int) -> list[str]:
     """Formats the loader cannot read, images too large to decode, a dataset too large to hold."""
-    unreadable, passed_over, too_large = [], [], []
+    unreadable, passed_over, too_large = [], [], []  # passed over: images outside class
+    # folders, folders inside them, files that are not images
     count, largest = 0, (0, 0)
+    passed_over += [str(f) for f in sorted(root.iterdir()) if _image_size(f) is not None]
     for class_dir in sorted(d for d in root.iterdir() if d.is_dir()):
+        passed_over += [f"{d}/" for d in sorted(class_dir.iterdir()) if d.is_dir()]
         for file in sorted(f for f in class_dir.iterdir() if f.is_file()):
             header = _image_size(file)
             if file.suffix.lower() not in IMAGE_SUFFIXES:
@@ -138,7 +141,8 @@ def check_image_folder(root: Path, image_size: list[int] | None, channels: int) 
     check_memory(count * height * width * channels * 4, f"{count} images of {height}×{width}")
     if passed_over:
         return [
-            f"{len(passed_over)} file(s) in {root} are not images and were not loaded, "
+            f"{len(passed_over)} file(s) or folder(s) in {root} were not loaded (not images, "
+            "or not directly inside a class folder), "
             f"e.g. {', '.join(passed_over[:3])}."
         ]
     return []
