@@ -103,6 +103,10 @@ def command_export(args) -> int:
     path = Path(args.tflite)
     if not path.exists():
         raise TinyKDError(f"{path} does not exist.")
+    if not path.is_file():
+        found = sorted(path.glob("*.tflite"))
+        hint = f" (it holds {', '.join(p.name for p in found[:4])})" if found else ""
+        raise TinyKDError(f"{path} is a directory; give the path of a .tflite file{hint}.")
     tflite = path.read_bytes()
     info = describe_tflite(tflite)
     labels = (
@@ -134,6 +138,14 @@ def command_list(args) -> int:
             summary = (LOSSES.get(name).__doc__ or "").strip().splitlines()[0]
             print(f"{name:20s} {summary}")
     return 0
+
+
+# What Ctrl-C leaves behind, per command (said only where it is true).
+INTERRUPTED = {
+    command: "interrupted: the run directory is put in place only once complete, so the "
+    "previous one (if any) is unchanged and nothing half-written was left behind"
+    for command in ("run", "demo")
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,8 +200,23 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 2
     except KeyboardInterrupt:
-        print("interrupted: nothing half-written was left behind", file=sys.stderr)
+        print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a permission, a path that vanished: no traceback
+        if os.environ.get("TINYKD_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if os.environ.get("TINYKD_DEBUG"):
+            raise
+        print(
+            "error: out of memory; use less data (data.train_limit, a smaller data.image_size) "
+            "or a smaller batch size",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

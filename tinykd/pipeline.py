@@ -13,12 +13,15 @@ from pathlib import Path
 
 from tinykd import __version__
 from tinykd.compress import FineTune, StepSettings, apply_steps, convert_int8
-from tinykd.config import RunConfig, to_toml
+from tinykd.config import RunConfig, inapplicable_keys, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
+from tinykd.data.validate import check_dataset, check_source, check_split
 from tinykd.errors import TinyKDError
 from tinykd.export import render_model_files
 from tinykd.io import (
+    atomic_directory,
     cache_dir,
+    check_writable_dir,
     save_model_atomic,
     write_bytes_atomic,
     write_json_atomic,
@@ -29,6 +32,7 @@ from tinykd.measure.arena import arena_with_margin
 from tinykd.models import build_model, profile_model
 from tinykd.progress import Progress
 from tinykd.training import SplitData, float_accuracy, train
+from tinykd.validate import check_distillation_setup
 
 
 @dataclass
@@ -52,7 +56,11 @@ class ModelReport:
         return {k: v for k, v in self.__dict__.items() if k != "tflite"}
 
 
-def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
+def prepare_data(
+    config: RunConfig, progress: Progress, notes: list[str] | None = None
+) -> SplitData:
+    """Load, check and split the configured data; what is worth saying goes to ``notes``."""
+    notes = [] if notes is None else notes
     options: dict = {}
     data = config.data
     if data.dataset == "fashion_mnist":
@@ -69,7 +77,14 @@ def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
             options["color_mode"] = data.color_mode
             if data.image_size:
                 options["image_size"] = data.image_size
+    found = check_source(
+        data.dataset,
+        data.path,
+        image_size=data.image_size,
+        channels=3 if data.color_mode == "rgb" else 1,
+    )
     dataset = load_dataset(data.dataset, **options)
+    check_dataset(dataset)
     x_train, y_train, x_val, y_val = split_validation(
         dataset.x_train, dataset.y_train, data.validation_fraction, config.seed
     )
@@ -81,6 +96,10 @@ def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
         f"    {dataset.name} from {dataset.source}: {len(x_train)} train, {len(x_val)} validation, "
         f"{len(x_test)} test, input {x_train.shape[1:]}, {dataset.num_classes} classes"
     )
+    found += check_split(len(y_train), len(y_val), len(y_test))
+    for note in found:
+        progress.say(f"    note: {note}")
+    notes.extend(found)
     return SplitData(
         x_train,
         y_train,
@@ -358,9 +377,17 @@ def results_table(rows: list[ModelReport]) -> str:
 def write_run(
     out_dir: Path, config: RunConfig, data: SplitData, rows: list[ModelReport], notes: list[str]
 ) -> Path:
-    """The run directory: report.json/.md, config, every .tflite, and the C sources of each student."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """The run directory, written as one unit: filled as a hidden sibling, then put in place
+    of any previous run (which stays whole if this is interrupted)."""
+    with atomic_directory(out_dir) as staging:
+        _write_run_files(staging, config, data, rows, notes)
+    return Path(out_dir)
+
+
+def _write_run_files(
+    out_dir: Path, config: RunConfig, data: SplitData, rows: list[ModelReport], notes: list[str]
+) -> None:
+    """report.json/.md, config, every .tflite, and the C sources of each student."""
     for row in rows:
         write_bytes_atomic(out_dir / f"{row.role}.tflite", row.tflite)
         if row.role != "teacher":
@@ -397,18 +424,24 @@ def write_run(
         markdown += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     write_text_atomic(out_dir / "report.md", markdown)
     write_text_atomic(out_dir / "config.toml", to_toml(config))
-    return out_dir
 
 
 def run_distillation(
     config: RunConfig, progress: Progress, teacher_int8_limit: int | None = None
 ) -> tuple[SplitData, list[ModelReport], list[str]]:
     """Teacher, scratch student and distilled student with the same seed and budget, all in int8."""
-    notes: list[str] = []
+    notes: list[str] = inapplicable_keys(config)
+    for note in notes:
+        progress.say(f"note: {note}")
+    check_writable_dir(config.output.dir)  # fail now, not after training
     progress.step("Loading data")
-    data = prepare_data(config, progress)
+    data = prepare_data(config, progress, notes)
     progress.step(f"Teacher ({config.teacher.model})")
+    if not config.teacher.path:  # a teacher trained here: check the losses fit it first
+        check_distillation_setup(config, data.input_shape, data.num_classes)
     teacher, teacher_seconds = obtain_teacher(config, data, progress)
+    if config.teacher.path:  # a loaded teacher: check before any student trains
+        check_distillation_setup(config, data.input_shape, data.num_classes, teacher)
     progress.step(f"Student from scratch ({config.student.model}, {config.student.epochs} epochs)")
     scratch = train_student(config, data, progress, label="scratch")
     progress.step(

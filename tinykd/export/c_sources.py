@@ -66,8 +66,19 @@ def op_resolver_header(info: TfliteInfo) -> str:
 
 
 def _c_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    """A C string literal holding ``text``'s UTF-8 bytes exactly: printable ASCII as is
+    (quote, backslash and ``?`` escaped: ``??`` would start a trigraph), every other byte
+    as a 3-digit octal escape, which, unlike ``\\x``, cannot swallow the next character."""
+    parts = []
+    for byte in text.encode("utf-8", errors="backslashreplace"):
+        char = chr(byte)
+        if char in '"\\?':
+            parts.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            parts.append(char)
+        else:
+            parts.append(f"\\{byte:03o}")
+    return '"' + "".join(parts) + '"'
 
 
 def model_settings_header(
