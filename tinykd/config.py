@@ -93,7 +93,7 @@ class CompressionConfig:
 
 @dataclass
 class ExportConfig:
-    arena_margin: int = 0  # bytes added to TFLM's measured minimum arena (rounded to 16)
+    arena_margin: int = 0  # bytes added to the arena policy's margin (tinykd/export/artifact.py)
 
 
 @dataclass

@@ -85,12 +85,11 @@ def test_render_refuses_an_existing_folder(tinykd, tmp_path):
     assert status == 2 and "not empty" in err
 
 
-def test_render_from_a_model_dir(tinykd, model_files, tmp_path):
-    folder = tmp_path / "distilled_c"
-    folder.mkdir()
-    for name, text in model_files.items():
-        (folder / name).write_text(text)
-    status, _, err = tinykd(
+def test_render_from_a_model_dir(tinykd, artifact, tmp_path):
+    from tinykd.export import write_model_folder
+
+    folder = write_model_folder(artifact, tmp_path / "distilled_c")
+    status, out, err = tinykd(
         "render",
         "--board",
         "esp32",
@@ -102,11 +101,15 @@ def test_render_from_a_model_dir(tinykd, model_files, tmp_path):
         tmp_path / "p",
     )
     assert status == 0, err
-    (folder / "op_resolver.h").unlink()
+    # the folder's recorded arena is used as it is: no margin added a second time
+    assert "arena 8,192 B = host (64-bit) upper bound 7,680 B + margin 512 B" in out
+    settings = (tmp_path / "p" / "main" / "model_settings.h").read_text()
+    assert "#define TKD_ARENA_SIZE 8192" in settings
+    (folder / "artifact.json").unlink()
     status, _, err = tinykd(
         "render", "--board", "esp32", "--model-dir", folder, "--out", tmp_path / "q"
     )
-    assert status == 2 and "lacks op_resolver.h" in err
+    assert status == 2 and "lacks artifact.json or model.tflite" in err
 
 
 def test_build_without_any_tool_is_one_error(tinykd, tmp_path, monkeypatch):

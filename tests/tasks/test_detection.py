@@ -238,4 +238,4 @@ def test_detection_teacher_student_int8_end_to_end():
     assert np.mean(np.abs(int8_outputs - float_outputs)) < 0.05 * spread
     assert 0.0 <= int8_score(task, exported.tflite, test) <= 1.0
     assert 0.0 <= float_score(task, student, test) <= 1.0
-    assert 1000 < exported.arena_bytes < 200_000
+    assert 1000 < exported.arena.minimum_bytes < 200_000
