@@ -209,3 +209,37 @@ def test_tool_path_from_environment(monkeypatch, tmp_path):
     assert ARDUINO_CLI.find() is None
     monkeypatch.setenv("TINYKD_ARDUINO_CLI", str(script))
     assert ARDUINO_CLI.find() == str(script)
+
+
+def test_host_build_selects_the_kernels_of_the_artifacts_operators(artifact, tmp_path):
+    """The TFLM kernels come from the project's recorded operators (no C is parsed back)."""
+    from tinykd.firmware.host_firmware import registered_kernels
+    from tinykd.firmware.render import load_project
+
+    header = tmp_path / "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+    header.parent.mkdir(parents=True)
+    methods = {  # TFLM's resolver: one Add* method per operator, naming its Register_*
+        "Conv2D": "CONV_2D",
+        "DepthwiseConv2D": "DEPTHWISE_CONV_2D",
+        "FullyConnected": "FULLY_CONNECTED",
+        "Mean": "MEAN",
+        "Softmax": "SOFTMAX",
+    }
+    header.write_text(
+        "class MicroMutableOpResolver {\n"
+        + "".join(
+            f"  TfLiteStatus Add{method}(\n      const TFLMRegistration& r = Register_{kernel}()) {{}}\n"
+            for method, kernel in methods.items()
+        )
+        + "};\n"
+    )
+    project = render_project(load_board("emulated"), artifact, tmp_path / "p", kind="host")
+    operators = load_project(project.root).operators
+    # the fixture (a digits ds_cnn), by hand; SOFTMAX is in TFLM but not in the model
+    assert operators == ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED")
+    assert registered_kernels(operators, tmp_path) == [
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "MEAN",
+        "FULLY_CONNECTED",
+    ]

@@ -56,6 +56,7 @@ class RenderedProject:
     board: str
     source_dir: Path  # the folder holding the C/C++ sources (sketch, main/ or src/)
     model_hash: str
+    operators: tuple[str, ...]  # the model's, as its op_resolver.h registers them
 
 
 def config_header(
@@ -194,6 +195,7 @@ def render_project(
         "board": board.name,
         "kind": kind,
         "model_hash": artifact.hash,
+        "operators": list(artifact.operators),
         "arena": artifact.arena.as_dict(),
         "tinykd": __version__,
     }
@@ -205,6 +207,7 @@ def render_project(
         board=board.name,
         source_dir=out_dir / source_dir,
         model_hash=artifact.hash,
+        operators=artifact.operators,
     )
 
 
@@ -243,15 +246,17 @@ def load_project(root: str | Path) -> RenderedProject:
     root = Path(root)
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        source_dir = {"arduino": SKETCH_NAME, "esp-idf": "main", "host": "src"}[manifest["kind"]]
+        return RenderedProject(
+            root=root,
+            kind=manifest["kind"],
+            board=manifest["board"],
+            source_dir=root / source_dir,
+            model_hash=manifest["model_hash"],
+            operators=tuple(manifest["operators"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         raise TinyKDError(
-            f"{root} is not a tinykd firmware project (no valid {MANIFEST})."
+            f"{root} is not a tinykd firmware project (no valid {MANIFEST}; a project rendered "
+            "by an older tinykd: render it again)."
         ) from None
-    source_dir = {"arduino": SKETCH_NAME, "esp-idf": "main", "host": "src"}[manifest["kind"]]
-    return RenderedProject(
-        root=root,
-        kind=manifest["kind"],
-        board=manifest["board"],
-        source_dir=root / source_dir,
-        model_hash=manifest["model_hash"],
-    )
