@@ -287,6 +287,8 @@ def model_section(
             "fits": fit.fits,
             "sram_needed_bytes": fit.sram_needed,
             "flash_needed_bytes": fit.flash_needed,
+            "arena_bytes": fit.arena_bytes,
+            "arena_source": fit.arena_source,
             "summary": fit_summary(fit),
         }
         section["estimate"] = {
