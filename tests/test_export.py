@@ -1,4 +1,5 @@
-"""Generated C sources, the op resolver and the measured arena."""
+"""Generated C sources, the op resolver, model settings and model folders (the arena
+search itself: tests/test_arena.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from tinykd.export import (
     render_model_files,
     write_model_folder,
 )
-from tinykd.export.arena import arena_allocates, measure_arena
 from tinykd.export.tflm_ops import resolver_methods
 from tinykd.measure import TflmModel, quantize_inputs
 
@@ -102,14 +102,6 @@ def test_a_model_folder_reads_back_as_the_same_artifact(tiny_int8_model, tmp_pat
     (folder / "model.tflite").write_bytes(tflite[:-1] + b"\x00")
     with pytest.raises(TinyKDError, match="is not the model"):
         load_model_folder(folder)
-
-
-def test_reported_arena_is_the_exact_minimum(tiny_int8_model):
-    _, tflite = tiny_int8_model
-    arena = measure_arena(tflite)
-    assert 0 < arena < 64 * 1024
-    assert arena_allocates(tflite, arena)
-    assert not arena_allocates(tflite, arena - 1)
 
 
 def test_input_quantization_rounds_half_away_from_zero():
