@@ -12,6 +12,7 @@ from tinykd.errors import TinyKDError
 from tinykd.export import (
     ArenaPlan,
     Int8Artifact,
+    artifact_from_file,
     c_array_sources,
     describe_tflite,
     load_model_folder,
@@ -99,6 +100,14 @@ def test_a_model_folder_reads_back_as_the_same_artifact(tiny_int8_model, tmp_pat
     assert (folder / "model_settings.h").read_text() == render_model_files(written)[
         "model_settings.h"
     ]
+    # a run's distilled.tflite beside distilled_c/: the recorded arena, not a new measurement
+    (tmp_path / "model.tflite").write_bytes(tflite)
+    beside = artifact_from_file(tmp_path / "model.tflite", name="distilled")
+    assert (beside.name, beside.arena, beside.labels) == (
+        "distilled",
+        ArenaPlan(3584, 512),
+        read.labels,
+    )
     (folder / "model.tflite").write_bytes(tflite[:-1] + b"\x00")
     with pytest.raises(TinyKDError, match="is not the model"):
         load_model_folder(folder)

@@ -229,3 +229,22 @@ def load_model_folder(folder: str | Path) -> Int8Artifact:
             f"(hash {recorded_hash}): re-export the folder."
         )
     return artifact
+
+
+def artifact_from_file(path: str | Path, *, name: str | None = None, labels=None) -> Int8Artifact:
+    """A ``.tflite`` file as an artifact named after it. When the model folder beside it (a
+    run's ``<stem>_c/``) holds the same model, its recorded arena and labels are reused
+    instead of measured again."""
+    path = Path(path)
+    tflite = path.read_bytes()
+    folder = path.with_name(f"{path.stem}_c")
+    if (folder / MANIFEST_FILE).is_file():
+        recorded = load_model_folder(folder)
+        if recorded.tflite == tflite:
+            return Int8Artifact(
+                tflite,
+                name=name or path.stem,
+                labels=labels or recorded.labels,
+                arena=recorded.arena,
+            )
+    return Int8Artifact(tflite, name=name or path.stem, labels=labels)

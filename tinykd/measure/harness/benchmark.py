@@ -19,7 +19,7 @@ import numpy as np
 from tinykd import __version__
 from tinykd.boards import Board, board_registry
 from tinykd.errors import TinyKDError
-from tinykd.export.artifact import Int8Artifact, load_model_folder
+from tinykd.export.artifact import Int8Artifact, artifact_from_file
 from tinykd.export.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, FitReport, check_artifact_fit
 from tinykd.measure.harness.metrics import (
     TASK_METRICS,
@@ -116,22 +116,11 @@ class BenchModel:
 
 
 def model_from_file(path: str | Path, role: str, name: str | None = None) -> BenchModel:
-    """A .tflite under test; its artifact comes from the run's model folder (``<stem>_c/``)
-    beside it when that holds the same model, so nothing recorded there is measured again."""
+    """A .tflite under test (a run's model folder beside it supplies its recorded arena)."""
     path = Path(path)
     if not path.is_file():
         raise TinyKDError(f"{path} does not exist.")
-    tflite = path.read_bytes()
-    folder = path.with_name(f"{path.stem}_c")
-    artifact = None
-    if (folder / "artifact.json").is_file():
-        recorded = load_model_folder(folder)
-        artifact = recorded if recorded.tflite == tflite else None
-    if artifact is None:
-        artifact = Int8Artifact(tflite, name=name or path.stem)
-    elif name:
-        artifact.name = name
-    return BenchModel(role=role, artifact=artifact, path=str(path))
+    return BenchModel(role=role, artifact=artifact_from_file(path, name=name), path=str(path))
 
 
 def models_from_run(run_dir: str | Path, student_role: str = "distilled") -> list[BenchModel]:

@@ -178,10 +178,10 @@ def command_emulate(args) -> int:
 
 def _artifact_of(args, path: Path):
     """The int8 artifact ``tinykd emulate`` serves (``--name``, ``--labels``)."""
-    from tinykd.export.artifact import Int8Artifact
+    from tinykd.export.artifact import artifact_from_file
 
     labels = args.labels.split(",") if args.labels else None
-    return Int8Artifact(path.read_bytes(), name=args.name or path.stem, labels=labels)
+    return artifact_from_file(path, name=args.name, labels=labels)
 
 
 def _emulate_on_qemu(args, path: Path) -> int:
