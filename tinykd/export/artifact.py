@@ -103,8 +103,10 @@ class Int8Artifact:
         self.hash = model_hash(self.tflite)
         self.name = name
         outputs = int(self.info.output.shape[-1]) if self.info.output.shape else 1
-        self.labels = tuple(str(label) for label in labels) if labels else None
-        self.labels = self.labels or tuple(str(index) for index in range(outputs))
+        labels = labels or [str(index) for index in range(outputs)]  # classes by number
+        self.labels = tuple(str(label) for label in labels)
+        if extra_margin < 0:
+            raise TinyKDError(f"The arena margin cannot be negative (got {extra_margin}).")
         self.extra_margin = extra_margin
         self._arena = arena
 
