@@ -102,8 +102,6 @@ def command_export(args) -> int:
     if not path.is_file():
         raise TinyKDError(f"{path} does not exist or is not a file.")
     labels = args.labels.split(",") if args.labels else None
-    if args.arena_margin < 0:
-        raise TinyKDError("--arena-margin cannot be negative.")
     artifact = Int8Artifact(
         path.read_bytes(), name=path.stem, labels=labels, extra_margin=args.arena_margin
     )
