@@ -68,7 +68,7 @@ def _fashion_mnist_available() -> bool:
 
 def command_run(args, *, demo: bool = False) -> int:
     from tinykd.config import load_config
-    from tinykd.pipeline import results_table, run_distillation, write_run
+    from tinykd.pipeline import arena_note, results_table, run_distillation, write_run
     from tinykd.progress import Progress
 
     overrides = (QUICK_OVERRIDES if getattr(args, "quick", False) else []) + _overrides(args)
@@ -88,6 +88,7 @@ def command_run(args, *, demo: bool = False) -> int:
     out_dir = write_run(Path(config.output.dir), config, data, rows, notes + run_notes)
     print()
     print(results_table(rows))
+    print(arena_note(rows))
     for note in notes + run_notes:
         print(f"note: {note}")
     print(f"\nWrote {out_dir}/ (report.md, report.json, *.tflite, *_c/ C sources)")
@@ -95,10 +96,7 @@ def command_run(args, *, demo: bool = False) -> int:
 
 
 def command_export(args) -> int:
-    from tinykd.export import describe_tflite, render_model_files
-    from tinykd.io import write_text_atomic
-    from tinykd.measure import measure_arena
-    from tinykd.measure.arena import arena_with_margin
+    from tinykd.export import Int8Artifact, write_model_folder
 
     path = Path(args.tflite)
     if not path.exists():
@@ -107,17 +105,14 @@ def command_export(args) -> int:
         found = sorted(path.glob("*.tflite"))
         hint = f" (it holds {', '.join(p.name for p in found[:4])})" if found else ""
         raise TinyKDError(f"{path} is a directory; give the path of a .tflite file{hint}.")
-    tflite = path.read_bytes()
-    info = describe_tflite(tflite)
-    labels = (
-        args.labels.split(",") if args.labels else [str(i) for i in range(info.output.shape[-1])]
+    labels = args.labels.split(",") if args.labels else None
+    artifact = Int8Artifact(
+        path.read_bytes(), name=path.stem, labels=labels, extra_margin=args.arena_margin
     )
-    arena = arena_with_margin(measure_arena(tflite), args.arena_margin)
-    files = render_model_files(tflite, model_name=path.stem, class_labels=labels, arena_size=arena)
-    for name, text in files.items():
-        write_text_atomic(Path(args.out) / name, text)
+    folder = write_model_folder(artifact, args.out)
     print(
-        f"Wrote {', '.join(files)} to {args.out} (arena {arena} bytes, operators {', '.join(info.operators)})"
+        f"Wrote the model folder {folder} (C sources, model.tflite, artifact.json): "
+        f"{artifact.arena.describe()}; operators {', '.join(artifact.operators)}"
     )
     return 0
 
@@ -176,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="folder for the generated files")
     export.add_argument("--labels", help="comma-separated class labels")
     export.add_argument(
-        "--arena-margin", type=int, default=0, help="bytes added to the measured arena"
+        "--arena-margin",
+        type=int,
+        default=0,
+        help="bytes added to the arena policy's margin (10 %% of the measured minimum, at least 512)",
     )
     export.set_defaults(handler=command_export)
 

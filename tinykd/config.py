@@ -204,7 +204,7 @@ class CompressionConfig:
 
 @dataclass
 class ExportConfig:
-    # bytes added to TFLM's measured minimum arena (rounded to 16)
+    # bytes added to the arena policy's margin (tinykd/export/artifact.py)
     arena_margin: int = ranged(0, minimum=0, maximum=2**24)
 
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinykd import __version__
-from tinykd.compress import FineTune, StepSettings, apply_steps, convert_int8
+from tinykd.compress import FineTune, StepSettings, apply_steps
 from tinykd.config import RunConfig, inapplicable_keys, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
 from tinykd.data.validate import check_dataset, check_source, check_split
 from tinykd.errors import TinyKDError
-from tinykd.export import render_model_files
+from tinykd.export import HOST_ARENA, Int8Artifact, convert_to_artifact, write_model_folder
 from tinykd.io import (
     atomic_directory,
     cache_dir,
@@ -27,8 +27,7 @@ from tinykd.io import (
     write_json_atomic,
     write_text_atomic,
 )
-from tinykd.measure import TflmModel, measure_arena
-from tinykd.measure.arena import arena_with_margin
+from tinykd.measure import TflmModel
 from tinykd.models import build_model, profile_model
 from tinykd.progress import Progress
 from tinykd.training import SplitData, float_accuracy, train
@@ -37,7 +36,7 @@ from tinykd.validate import check_distillation_setup
 
 @dataclass
 class ModelReport:
-    """One row of the results table; ``tflite`` is kept for export but not serialized."""
+    """One row of the results table; the ``artifact`` is kept for export but not serialized."""
 
     role: str
     architecture: str
@@ -46,14 +45,21 @@ class ModelReport:
     float_accuracy: float
     int8_accuracy: float
     tflite_bytes: int
-    arena_bytes: int
+    arena_bytes: int  # the smallest arena in the TFLM host interpreter (host (64-bit) bound)
     train_seconds: float
     seconds_per_epoch: float
     int8_samples: int
-    tflite: bytes = field(default=b"", repr=False)
+    artifact: Int8Artifact | None = field(default=None, repr=False)
+
+    @property
+    def tflite(self) -> bytes:
+        return self.artifact.tflite
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "tflite"}
+        row = {k: v for k, v in self.__dict__.items() if k != "artifact"}
+        if self.artifact is not None:
+            row["arena"] = self.artifact.arena.as_dict()
+        return row
 
 
 def prepare_data(
@@ -333,15 +339,18 @@ def measure_int8(
     seconds_per_epoch=0.0,
     int8_limit: int | None = None,
 ) -> ModelReport:
-    """Quantize to int8, run the test set in TFLM, measure the arena."""
+    """Quantize to an int8 artifact, run the test set in TFLM, measure the arena."""
     profile = profile_model(model)
-    tflite = convert_int8(
+    artifact = convert_to_artifact(
         model,
-        calibration_images=data.x_train,
+        calibration_inputs=data.x_train,
         num_calibration_samples=config.quantization.calibration_samples,
         seed=config.seed,
+        name=f"{model.name}-{role}",
+        labels=data.class_names,
+        extra_margin=config.export.arena_margin,
     )
-    tflm = TflmModel(tflite)
+    tflm = TflmModel(artifact)
     x_test, y_test = data.x_test, data.y_test
     if int8_limit is not None and int8_limit < len(y_test):
         x_test, y_test = x_test[:int8_limit], y_test[:int8_limit]
@@ -353,18 +362,21 @@ def measure_int8(
         macs=profile.macs,
         float_accuracy=float_accuracy(model, data.x_test, data.y_test),
         int8_accuracy=int8,
-        tflite_bytes=len(tflite),
-        arena_bytes=measure_arena(tflite),
+        tflite_bytes=artifact.size_bytes,
+        arena_bytes=artifact.arena.minimum_bytes,
         train_seconds=train_seconds,
         seconds_per_epoch=seconds_per_epoch,
         int8_samples=len(y_test),
-        tflite=tflite,
+        artifact=artifact,
     )
 
 
 def results_table(rows: list[ModelReport]) -> str:
     """A Markdown table of the run (the same text the terminal shows)."""
-    header = "| model | role | params | MACs | float acc | int8 acc (TFLM) | .tflite bytes | arena bytes | train s |"
+    header = (
+        "| model | role | params | MACs | float acc | int8 acc (TFLM) | .tflite bytes "
+        f"| arena bytes ({HOST_ARENA}) | train s |"
+    )
     lines = [header, "|" + "---|" * 9]
     for row in rows:
         lines.append(
@@ -372,6 +384,18 @@ def results_table(rows: list[ModelReport]) -> str:
             f"{row.int8_accuracy:.2%} | {row.tflite_bytes:,} | {row.arena_bytes:,} | {row.train_seconds:.0f} |"
         )
     return "\n".join(lines)
+
+
+def arena_note(rows: list[ModelReport]) -> str:
+    """What the arena column means, and the arena each student's C sources compile in."""
+    students = [
+        f"{row.role} {row.artifact.arena.describe()}" for row in rows if row.role != "teacher"
+    ]
+    return (
+        "Arena bytes: the smallest arena that works in the TFLM host interpreter, whose 64-bit "
+        "pointers make it an upper bound for a 32-bit board. The C sources (*_c/) compile in "
+        f"that plus the board margin: {'; '.join(students)}."
+    )
 
 
 def write_run(
@@ -387,19 +411,12 @@ def write_run(
 def _write_run_files(
     out_dir: Path, config: RunConfig, data: SplitData, rows: list[ModelReport], notes: list[str]
 ) -> None:
-    """report.json/.md, config, every .tflite, and the C sources of each student."""
+    """report.json/.md, config, every .tflite, and the model folder of each student (its
+    artifact and C sources, the arena as the arena policy sizes it)."""
     for row in rows:
         write_bytes_atomic(out_dir / f"{row.role}.tflite", row.tflite)
         if row.role != "teacher":
-            arena = arena_with_margin(row.arena_bytes, config.export.arena_margin)
-            files = render_model_files(
-                row.tflite,
-                model_name=f"{row.architecture}-{row.role}",
-                class_labels=data.class_names,
-                arena_size=arena,
-            )
-            for name, text in files.items():
-                write_text_atomic(out_dir / f"{row.role}_c" / name, text)
+            write_model_folder(row.artifact, out_dir / f"{row.role}_c")
     report = {
         "tinykd_version": __version__,
         "dataset": {
@@ -418,6 +435,8 @@ def _write_run_files(
         "# tinykd run\n\n"
         + f"Dataset: {data.name} ({data.source}), {len(data.x_test)} test samples. int8 accuracy measured in the TFLM host interpreter.\n\n"
         + results_table(rows)
+        + "\n\n"
+        + arena_note(rows)
         + "\n"
     )
     if notes:

@@ -17,11 +17,10 @@ import pytest
 
 from tinykd.boards import load_board
 from tinykd.data.sources import load_digits
-from tinykd.export import describe_tflite, model_hash, render_model_files
+from tinykd.export import ArenaPlan, Int8Artifact, describe_tflite, model_hash, render_model_files
 from tinykd.firmware.host_core import HostCore, TflmHostRuntime
 from tinykd.firmware.protocol import bulk_command, db_commands, infer_command, split_replies
 from tinykd.firmware.render import render_project
-from tinykd.measure import measure_arena
 from tinykd.measure.tflm import TflmModel
 
 FIXTURE = Path(__file__).parent / "fixtures" / "digits_ds_cnn.tflite"
@@ -70,18 +69,24 @@ def check_session(output: str, tflite: bytes, expected: np.ndarray) -> dict[str,
     return info
 
 
+def fixture_artifact(tflite: bytes) -> Int8Artifact:
+    """The fixture with an ARENA-byte arena (any minimum + margin that add up to it)."""
+    return Int8Artifact(
+        tflite, name="digits", labels=list("0123456789"), arena=ArenaPlan(ARENA - 512, 512)
+    )
+
+
 def test_emulated_board_matches_the_interpreter(tflite, samples, tmp_path):
     inputs, expected = samples
-    files = render_model_files(
-        tflite, model_name="digits", class_labels=list("0123456789"), arena_size=ARENA
-    )
+    artifact = fixture_artifact(tflite)
+    files = render_model_files(artifact)
     (tmp_path / "model_settings.h").write_text(files["model_settings.h"])
-    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(tflite, ARENA))
+    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(artifact, ARENA))
     output = core.boot()
     for command in session(inputs):
         output += core.feed(command)
     info = check_session(output.decode(), tflite, expected)
-    assert int(info["arena-used"]) == measure_arena(tflite)  # TFLM's own allocation total
+    assert int(info["arena-used"]) == ARENA - 512  # by default the artifact's recorded minimum
 
 
 @pytest.mark.skipif(
@@ -92,10 +97,9 @@ def test_host_compiled_firmware_matches_the_interpreter(tflite, samples, tmp_pat
     from tinykd.firmware.host_firmware import build_host_firmware
 
     inputs, expected = samples
-    files = render_model_files(
-        tflite, model_name="digits", class_labels=list("0123456789"), arena_size=ARENA
+    project = render_project(
+        load_board("emulated"), fixture_artifact(tflite), tmp_path / "project", kind="host"
     )
-    project = render_project(load_board("emulated"), files, tmp_path / "project", kind="host")
     executable = build_host_firmware(project)
     result = subprocess.run(
         [str(executable)], input=b"".join(session(inputs)), capture_output=True, timeout=60

@@ -243,4 +243,4 @@ def test_detection_teacher_student_int8_end_to_end():
     assert int8_score(task, exported.tflite, test) == pytest.approx(int8)
     assert float_score(task, student, test) == pytest.approx(float_map)
     assert abs(int8 - float_map) <= 0.05
-    assert 1000 < exported.arena_bytes < 200_000
+    assert 1000 < exported.arena.minimum_bytes < 200_000

@@ -152,7 +152,7 @@ def test_segmentation_teacher_student_int8_end_to_end():
     assert float_score(task, student, test) == pytest.approx(
         pixel_count_miou(test.masks, float_predictions, 11)
     )
-    assert 1000 < exported.arena_bytes < 300_000
+    assert 1000 < exported.arena.minimum_bytes < 300_000
 
 
 @pytest.mark.parametrize(

@@ -221,4 +221,4 @@ def test_int8_transformer_agrees_with_float_in_tflm():
     spread = expected.max() - expected.min()
     assert np.max(np.abs(got - expected)) < 0.1 * spread
     assert {"GATHER", "BATCH_MATMUL", "SOFTMAX", "RSQRT"} <= set(exported.operators)
-    assert exported.arena_bytes > 0
+    assert exported.arena.minimum_bytes > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,11 @@ class TfliteInfo:
     float_tensors: tuple[str, ...]  # float32 activations/weights left in the graph
     size_bytes: int
     float_operators: tuple[str, ...] = ()  # operators reading or writing a float tensor
+
+
+def model_hash(tflite: bytes) -> str:
+    """The model's identity: first 16 hex digits of its sha256 (the firmware reports it)."""
+    return hashlib.sha256(tflite).hexdigest()[:16]
 
 
 def _schema():

@@ -9,8 +9,9 @@ path). What it cannot emulate it estimates and says so:
   of one inference; the device clock advances by exactly that during an invoke and by
   host time while idle (so the firmware's tkd-bulk timeout still works). The tick unit is
   reported as ``est-cycles``: never mistaken for a measured cycle count.
-- memory: ``arena used`` is what the TFLM interpreter allocates for the model, as the
-  firmware reports it on a board.
+- memory: ``arena used`` is what the TFLM host interpreter allocates for the model, as the
+  firmware reports it on a board (a host (64-bit) upper bound of a 32-bit board's); the
+  arena size is the artifact's (arena policy: minimum + margin).
 - the link: bytes travel no faster than the board's baud rate (8N1, ten bits a byte) in
   each direction, unless pacing is turned off.
 
@@ -34,11 +35,10 @@ from pathlib import Path
 
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
-from tinykd.export import describe_tflite, model_settings_header
-from tinykd.export.c_sources import model_hash
+from tinykd.export import Int8Artifact, model_settings_header
+from tinykd.export.arena import reported_arena
 from tinykd.firmware.host_core import HostCore, TflmHostRuntime
 from tinykd.io import cache_dir, write_json_atomic, write_text_atomic
-from tinykd.measure.arena import arena_with_margin, measure_arena, reported_arena
 from tinykd.measure.latency_model import operator_work
 
 ESTIMATED_TICK_UNIT = "est-cycles"
@@ -84,14 +84,14 @@ class EstimatedRuntime(TflmHostRuntime):
 
     def __init__(
         self,
-        tflite: bytes,
+        artifact: Int8Artifact,
         *,
         arena_size: int,
         arena_used: int,
         clock: EstimatedClock,
         cycles_per_inference: int,
     ):
-        super().__init__(tflite, arena_size, arena_used)
+        super().__init__(artifact, arena_size, arena_used)
         self.clock, self.cycles_per_inference = clock, cycles_per_inference
 
     def invoke(self, input_bytes: bytes):
@@ -100,55 +100,36 @@ class EstimatedRuntime(TflmHostRuntime):
         return output
 
 
-def _model_dir(tflite: bytes) -> Path:
-    return cache_dir("emulator", model_hash(tflite))
+def _model_dir(artifact: Int8Artifact) -> Path:
+    return cache_dir("emulator", artifact.hash)
 
 
-def _arena_figures(tflite: bytes) -> tuple[int, int]:
-    """(arena used, arena size) as the firmware would have them; cached per model.
-
-    Used: what TFLM's allocator reports (the firmware prints ``arena_used_bytes()``).
-    Size: the exported arena, the measured minimum rounded up as ``tinykd export`` does.
-    """
-    cached = _model_dir(tflite) / "arena.json"
+def _arena_used(artifact: Int8Artifact) -> int:
+    """What TFLM's allocator reports for the model (the firmware prints ``arena_used_bytes()``);
+    cached per model."""
+    cached = _model_dir(artifact) / "arena.json"
     if cached.is_file():
-        figures = json.loads(cached.read_text(encoding="utf-8"))
-        return figures["arena_used"], figures["arena_size"]
-    used, size = reported_arena(tflite), arena_with_margin(measure_arena(tflite))
-    write_json_atomic(cached, {"arena_used": used, "arena_size": size})
-    return used, size
+        return json.loads(cached.read_text(encoding="utf-8"))["arena_used"]
+    used = reported_arena(artifact.tflite)
+    write_json_atomic(cached, {"arena_used": used})
+    return used
 
 
 class EmulatedBoard:
     """One emulated device: ``boot``, ``feed`` bytes, ``request_reset`` from any thread."""
 
-    def __init__(
-        self,
-        tflite: bytes,
-        board: Board,
-        *,
-        model_name: str = "model",
-        class_labels: list[str] | None = None,
-    ):
-        info = describe_tflite(tflite)
-        num_classes = int(info.output.shape[-1])
+    def __init__(self, artifact: Int8Artifact, board: Board):
         self.board = board
-        self.work = operator_work(tflite)
+        self.work = operator_work(artifact.tflite)
         self.cycles_per_inference = round(board.estimate_cycles(self.work))
-        self.arena_used, self.arena_size = _arena_figures(tflite)
-        settings = model_settings_header(
-            info,
-            model_name=model_name,
-            class_labels=class_labels or [str(i) for i in range(num_classes)],
-            arena_size=self.arena_size,
-            hash_hex=model_hash(tflite),
-        )
-        settings_path = _model_dir(tflite) / "model_settings.h"
+        self.arena_used, self.arena_size = _arena_used(artifact), artifact.arena.size_bytes
+        settings = model_settings_header(artifact)
+        settings_path = _model_dir(artifact) / "model_settings.h"
         if not settings_path.is_file() or settings_path.read_text(encoding="utf-8") != settings:
             write_text_atomic(settings_path, settings)
         self.clock = EstimatedClock(board.cpu_hz)
         self.runtime = EstimatedRuntime(
-            tflite,
+            artifact,
             arena_size=self.arena_size,
             arena_used=self.arena_used,
             clock=self.clock,

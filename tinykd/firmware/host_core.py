@@ -6,7 +6,7 @@ bytes through memory and whose inference seam calls back into Python. With a
 ``TflmHostRuntime`` behind the seam this is the emulated board: the real firmware
 protocol in front of the TFLM interpreter.
 
-    core = HostCore("build/model_settings.h", TflmHostRuntime(tflite, arena_size))
+    core = HostCore("build/model_settings.h", TflmHostRuntime(artifact, arena_size))
     boot = core.boot()                # b"m-timestamp-mode-performance\\r\\n...m-ready\\r\\n"
     reply = core.feed(b"name%")       # b"m-name-dut-[tinykd]\\r\\nm-ready\\r\\n"
 
@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from tinykd.errors import TinyKDError
+from tinykd.export.artifact import Int8Artifact
 from tinykd.firmware.paths import firmware_dir
 from tinykd.firmware.render import config_header
 from tinykd.firmware.tools import C_COMPILER
@@ -98,21 +99,22 @@ class HostRuntime(Protocol):
 class TflmHostRuntime:
     """The TFLM Python interpreter behind the seam: what a board computes, on the host.
 
-    ``arena_used`` is what ``tkd-info`` reports; by default TFLM's measured arena
-    allocation total for the model (``tinykd.measure.measure_arena``, a subprocess).
+    ``arena_used`` is what ``tkd-info`` reports; by default the artifact's measured
+    minimum (``tinykd.export.artifact``: the host (64-bit) figure).
     """
 
-    def __init__(self, tflite: bytes, arena_size: int | None = None, arena_used: int | None = None):
-        self.tflite, self.arena_size, self.arena_used = tflite, arena_size, arena_used
+    def __init__(
+        self, artifact: Int8Artifact, arena_size: int | None = None, arena_used: int | None = None
+    ):
+        self.artifact, self.arena_size, self.arena_used = artifact, arena_size, arena_used
         self.model = None
 
     def init(self) -> int:
-        from tinykd.measure import measure_arena
         from tinykd.measure.tflm import TflmModel
 
-        self.model = TflmModel(self.tflite, self.arena_size)
+        self.model = TflmModel(self.artifact, self.arena_size)
         if self.arena_used is None:
-            self.arena_used = measure_arena(self.tflite)
+            self.arena_used = self.artifact.arena.minimum_bytes
         return 0
 
     def invoke(self, input_bytes: bytes) -> Sequence[int]:

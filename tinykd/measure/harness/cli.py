@@ -118,9 +118,7 @@ def _start_qemu_board(model, board, tflm_dir, progress):
     from tinykd.firmware.qemu_bench import build_model_firmware
 
     progress.step(f"Building the {board.name} firmware (TFLM for Cortex-M4, cached)")
-    image, tflm = build_model_firmware(
-        board, model.tflite, name=model.name, labels=None, tflm_dir=tflm_dir
-    )
+    image, tflm = build_model_firmware(board, model.artifact, tflm_dir=tflm_dir)
     qemu = QemuBoard(image.elf, machine=board.qemu.machine)
     qemu.start()
     note = (
@@ -152,17 +150,13 @@ def command_emulate(args) -> int:
     if args.qemu or load_board(args.board).qemu is not None:
         return _emulate_on_qemu(args, path)
     board = load_board(args.board)
-    emulated = EmulatedBoard(
-        path.read_bytes(),
-        board,
-        model_name=args.name or path.stem,
-        class_labels=args.labels.split(",") if args.labels else None,
-    )
+    emulated = EmulatedBoard(_artifact_of(args, path), board)
     baud = None if args.no_pacing else (args.baud or board.baud)
     seconds = emulated.cycles_per_inference / board.cpu_hz
     print(
         f"tinykd emulated board '{board.name}': model {path.name} (hash {emulated.core.model_hash}), "
-        f"arena used {emulated.arena_used:,} bytes, {emulated.cycles_per_inference:,} cycles "
+        f"arena used {emulated.arena_used:,} bytes (host 64-bit), "
+        f"{emulated.cycles_per_inference:,} cycles "
         f"per inference = {milliseconds(seconds * 1000)} ms at {board.cpu_hz / 1e6:g} MHz (estimated), "
         f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}",
         flush=True,
@@ -182,6 +176,14 @@ def command_emulate(args) -> int:
     return 0
 
 
+def _artifact_of(args, path: Path):
+    """The int8 artifact ``tinykd emulate`` serves (``--name``, ``--labels``)."""
+    from tinykd.export.artifact import artifact_from_file
+
+    labels = args.labels.split(",") if args.labels else None
+    return artifact_from_file(path, name=args.name, labels=labels)
+
+
 def _emulate_on_qemu(args, path: Path) -> int:
     from tinykd.firmware.emulator import ANNOUNCEMENT
     from tinykd.firmware.qemu_bench import build_model_firmware, serve
@@ -192,10 +194,7 @@ def _emulate_on_qemu(args, path: Path) -> int:
     host, port = _parse_listen(args.listen)
     if host not in ("127.0.0.1", "localhost"):
         raise TinyKDError("--qemu listens on 127.0.0.1 only.")
-    labels = args.labels.split(",") if args.labels else None
-    image, tflm = build_model_firmware(
-        board, path.read_bytes(), name=args.name or path.stem, labels=labels, tflm_dir=args.tflm_dir
-    )
+    image, tflm = build_model_firmware(board, _artifact_of(args, path), tflm_dir=args.tflm_dir)
     print(
         f"tinykd {board.name} in QEMU: model {path.name}, firmware {image.elf} (TFLM {tflm.kernels}"
         f" kernels), flash {image.sizes.flash_bytes:,} bytes, static RAM "
