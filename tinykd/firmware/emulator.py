@@ -36,7 +36,7 @@ from tinykd.boards import Board
 from tinykd.errors import TinyKDError
 from tinykd.export import describe_tflite, model_settings_header
 from tinykd.export.c_sources import model_hash
-from tinykd.firmware.host_core import HostCore, TflmHostRuntime
+from tinykd.firmware.host_core import HostCore, InvokeInterrupted, TflmHostRuntime
 from tinykd.io import cache_dir, write_json_atomic, write_text_atomic
 from tinykd.measure.arena import arena_with_margin, measure_arena, reported_arena
 from tinykd.measure.latency_model import operator_work
@@ -90,11 +90,15 @@ class EstimatedRuntime(TflmHostRuntime):
         arena_used: int,
         clock: EstimatedClock,
         cycles_per_inference: int,
+        interrupted: Callable[[], bool] = lambda: False,
     ):
         super().__init__(tflite, arena_size, arena_used)
         self.clock, self.cycles_per_inference = clock, cycles_per_inference
+        self.interrupted = interrupted
 
     def invoke(self, input_bytes: bytes):
+        if self.interrupted():  # a reset or shutdown waits for no further inference
+            raise InvokeInterrupted
         output = super().invoke(input_bytes)
         self.clock.advance(self.cycles_per_inference)
         return output
@@ -147,17 +151,19 @@ class EmulatedBoard:
         if not settings_path.is_file() or settings_path.read_text(encoding="utf-8") != settings:
             write_text_atomic(settings_path, settings)
         self.clock = EstimatedClock(board.cpu_hz)
+        self._reset = threading.Event()
+        self._stop = threading.Event()
         self.runtime = EstimatedRuntime(
             tflite,
             arena_size=self.arena_size,
             arena_used=self.arena_used,
             clock=self.clock,
             cycles_per_inference=self.cycles_per_inference,
+            interrupted=lambda: self._reset.is_set() or self._stop.is_set(),
         )
         self.core = HostCore(
             Path(settings_path), self.runtime, clock=self.clock, board_name=board.name
         )
-        self._reset = threading.Event()
         self.resets = 0
 
     def _run(self, action: Callable[[], bytes]) -> bytes:
@@ -180,8 +186,16 @@ class EmulatedBoard:
         return output + self._run(lambda: self.core.feed(data))
 
     def request_reset(self) -> None:
-        """Restart the core at its next poll (safe from a signal handler)."""
+        """Restart the core at its next poll (safe from a signal handler).
+
+        A running ``infer`` ends before its next inference, as on a board whose reset
+        button is pressed mid-run.
+        """
         self._reset.set()
+
+    def request_stop(self) -> None:
+        """End a running ``infer`` before its next inference (SIGTERM: the process exits)."""
+        self._stop.set()
 
 
 # ---- the link -------------------------------------------------------------------

@@ -169,7 +169,12 @@ def command_emulate(args) -> int:
     )
     signal.signal(signal.SIGUSR1, lambda *_: emulated.request_reset())
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def terminate(*_) -> None:
+        stop.set()
+        emulated.request_stop()
+
+    signal.signal(signal.SIGTERM, terminate)
 
     def announce(where: str) -> None:
         print(f"{ANNOUNCEMENT}{where}", flush=True)
