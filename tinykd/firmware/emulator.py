@@ -415,16 +415,38 @@ def start_emulator_process(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
+    lines: queue.Queue = queue.Queue()
+
+    def read_lines() -> None:  # a thread, so that waiting for a line has a deadline
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read_lines, daemon=True).start()
     deadline = time.monotonic() + timeout
     seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
+    why = f"it printed no '{ANNOUNCEMENT}…' line within {timeout:g} s"
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if line is None:
+            why = f"it exited with status {process.wait(timeout=10)}"
             break
         seen.append(line.rstrip())
         if line.startswith(ANNOUNCEMENT):
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
             return process, line[len(ANNOUNCEMENT) :].strip()
-    process.kill()
-    process.wait()
-    raise TinyKDError("The emulated board did not start:\n" + "\n".join(seen[-10:]))
+    stop_process(process)
+    raise TinyKDError(f"The emulated board did not start: {why}.\n" + "\n".join(seen[-10:]))
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after ``grace`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)
