@@ -1,9 +1,10 @@
 """The firmware's protocol parser under a long randomized test with AddressSanitizer and UBSan.
 
 ``fuzz/fuzz_core.c`` drives the real ``tkd_core.c`` (through the host library) with random
-commands, bytes, bulk transfers, clock jumps and resets. gcc has no libFuzzer, so this is
-the sanitizer-built randomized form. Skipped when the compiler cannot build or run
-sanitized programs; ``TINYKD_TEST_FUZZ=1`` turns the skip into a failure.
+commands, bytes, bulk transfers, clock jumps and resets: the sanitizer-built randomized
+form, for compilers without libFuzzer (``test_fw_libfuzzer.py`` is the coverage-guided
+one). Skipped when the compiler cannot build or run sanitized programs; ``CI=true`` or
+``TINYKD_TEST_FUZZ=1`` turns the skip into a failure.
 ``TINYKD_FUZZ_ITERATIONS`` (default 60000 actions per seed) makes it longer.
 """
 
@@ -14,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fw_helpers import skip_or_fail_fuzz
 
 from tinykd.firmware.host_core import c_compiler
 from tinykd.firmware.paths import firmware_dir
@@ -24,12 +26,6 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-o
 FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *SANITIZE]
 
 
-def _skip_or_fail(reason: str):
-    if os.environ.get("TINYKD_TEST_FUZZ"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     """Compiles the fuzz driver against a given tkd_core.c; returns the executable."""
@@ -37,14 +33,14 @@ def build(tmp_path_factory):
     try:
         compiler = c_compiler()
     except Exception as error:
-        _skip_or_fail(str(error))
+        skip_or_fail_fuzz(str(error))
     probe = work / "probe.c"
     probe.write_text("int main(void) { return 0; }\n")
     result = subprocess.run(
         [compiler, *SANITIZE, str(probe), "-o", str(work / "probe")], capture_output=True
     )
     if result.returncode != 0 or subprocess.run([str(work / "probe")]).returncode != 0:
-        _skip_or_fail(f"{compiler} cannot build or run programs with AddressSanitizer")
+        skip_or_fail_fuzz(f"{compiler} cannot build or run programs with AddressSanitizer")
     (work / "tkd_config.h").write_text(
         config_header(board_name="fuzz", baud=115200, cpu_hz=1_000_000, cycle_counter="host")
     )
