@@ -15,11 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fw_helpers import skip_or_fail_fuzz
+from fw_helpers import core_with_planted_overflow, fuzz_compiler, skip_or_fail_fuzz
 
 from tinykd.firmware.host_core import c_compiler
 from tinykd.firmware.paths import firmware_dir
-from tinykd.firmware.render import config_header
 
 HERE = Path(__file__).parent
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
@@ -41,21 +40,7 @@ def build(tmp_path_factory):
     )
     if result.returncode != 0 or subprocess.run([str(work / "probe")]).returncode != 0:
         skip_or_fail_fuzz(f"{compiler} cannot build or run programs with AddressSanitizer")
-    (work / "tkd_config.h").write_text(
-        config_header(board_name="fuzz", baud=115200, cpu_hz=1_000_000, cycle_counter="host")
-    )
-    (work / "model_settings.h").write_text((HERE / "fixtures" / "model_settings.h").read_text())
-    sources = firmware_dir()
-
-    def compile_with(core_source: Path, name: str) -> Path:
-        target = work / name
-        command = [compiler, *FLAGS, f"-I{work}", f"-I{sources / 'core'}", str(core_source)]
-        command += [str(sources / "hal/host/tkd_host_lib.c"), str(HERE / "fuzz" / "fuzz_core.c")]
-        result = subprocess.run([*command, "-o", str(target)], capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        return target
-
-    return compile_with, sources, work
+    return fuzz_compiler(work, compiler, FLAGS, HERE / "fuzz" / "fuzz_core.c"), work
 
 
 def _run(executable: Path, iterations: int, seed: int) -> subprocess.CompletedProcess:
@@ -70,8 +55,8 @@ def _run(executable: Path, iterations: int, seed: int) -> subprocess.CompletedPr
 
 
 def test_parser_survives_a_long_randomized_run_under_sanitizers(build):
-    compile_with, sources, _ = build
-    executable = compile_with(sources / "core" / "tkd_core.c", "fuzz_core")
+    compile_with, _ = build
+    executable = compile_with(firmware_dir() / "core" / "tkd_core.c", "fuzz_core")
     iterations = int(os.environ.get("TINYKD_FUZZ_ITERATIONS", "60000"))
     for seed in (1, 2):
         result = _run(executable, iterations, seed)
@@ -83,12 +68,8 @@ def test_parser_survives_a_long_randomized_run_under_sanitizers(build):
 
 def test_the_fuzzer_finds_a_planted_overflow(build):
     """The same run against a core whose command-length check is off by eight must fail."""
-    compile_with, sources, work = build
-    source = (sources / "core" / "tkd_core.c").read_text()
-    check = "} else if (s_cmd_len == TKD_CMD_SIZE) {"
-    assert check in source
-    broken = work / "tkd_core_broken.c"
-    broken.write_text(source.replace(check, "} else if (s_cmd_len == TKD_CMD_SIZE + 8u) {"))
+    compile_with, work = build
+    broken = core_with_planted_overflow(work)
     result = _run(compile_with(broken, "fuzz_broken"), 20000, 1)
     assert result.returncode != 0
     assert "out of bounds" in result.stderr or "AddressSanitizer" in result.stderr

@@ -17,16 +17,21 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fw_helpers import TRANSCRIPTS, parse, skip_or_fail_fuzz
+from fw_helpers import (
+    TRANSCRIPTS,
+    core_with_planted_overflow,
+    fuzz_compiler,
+    parse,
+    skip_or_fail_fuzz,
+)
 
 from tinykd.firmware.paths import firmware_dir
-from tinykd.firmware.render import config_header
 
 HERE = Path(__file__).parent
 FUZZ_FLAGS = ["-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
 FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *FUZZ_FLAGS]
 RUNS = int(os.environ.get("TINYKD_LIBFUZZER_RUNS", "100000"))
-SECONDS_LIMIT = 55  # a safety net for a slow machine; the run count is the real bound
+SECONDS_LIMIT = 45  # a safety net for a loaded machine; the run count is the real bound
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +55,8 @@ def build(tmp_path_factory):
         clang = clang if result.returncode == 0 else None
     if clang is None:
         skip_or_fail_fuzz(reason)
-    (work / "tkd_config.h").write_text(
-        config_header(board_name="fuzz", baud=115200, cpu_hz=1_000_000, cycle_counter="host")
-    )
-    (work / "model_settings.h").write_text((HERE / "fixtures" / "model_settings.h").read_text())
-    sources = firmware_dir()
-
-    def compile_with(core_source: Path, name: str) -> Path:
-        target = work / name
-        command = [clang, *FLAGS, f"-I{work}", f"-I{sources / 'core'}", f"-I{HERE / 'fuzz'}"]
-        command += [str(core_source), str(sources / "hal/host/tkd_host_lib.c")]
-        command += [str(HERE / "fuzz" / "libfuzzer_core.c"), "-o", str(target)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        return target
-
-    return compile_with, sources, work
+    flags = [*FLAGS, f"-I{HERE / 'fuzz'}"]
+    return fuzz_compiler(work, clang, flags, HERE / "fuzz" / "libfuzzer_core.c"), work
 
 
 def _seed_corpus(folder: Path) -> Path:
@@ -96,8 +87,8 @@ def _fuzz(executable: Path, corpus: Path, runs: int) -> subprocess.CompletedProc
 
 
 def test_libfuzzer_finds_nothing_in_the_command_parser(build):
-    compile_with, sources, work = build
-    executable = compile_with(sources / "core" / "tkd_core.c", "libfuzzer_core")
+    compile_with, work = build
+    executable = compile_with(firmware_dir() / "core" / "tkd_core.c", "libfuzzer_core")
     result = _fuzz(executable, _seed_corpus(work / "corpus"), RUNS)
     assert result.returncode == 0, result.stderr[-4000:]
     done = [line for line in result.stderr.splitlines() if "DONE" in line or "Done" in line]
@@ -108,12 +99,8 @@ def test_libfuzzer_finds_nothing_in_the_command_parser(build):
 
 def test_libfuzzer_finds_a_planted_overflow(build):
     """The same fuzzer against a core whose command-length check is off by eight must crash."""
-    compile_with, sources, work = build
-    source = (sources / "core" / "tkd_core.c").read_text()
-    check = "} else if (s_cmd_len == TKD_CMD_SIZE) {"
-    assert check in source
-    broken = work / "tkd_core_broken.c"
-    broken.write_text(source.replace(check, "} else if (s_cmd_len == TKD_CMD_SIZE + 8u) {"))
+    compile_with, work = build
+    broken = core_with_planted_overflow(work)
     result = _fuzz(compile_with(broken, "libfuzzer_broken"), _seed_corpus(work / "seeds"), RUNS)
     assert result.returncode != 0
     assert "AddressSanitizer" in result.stderr or "out of bounds" in result.stderr
