@@ -35,6 +35,11 @@
 #ifndef TKD_BULK_TIMEOUT_MS
 #define TKD_BULK_TIMEOUT_MS 1000u
 #endif
+/* Most runs (and most warmup runs) one infer command may ask for: "infer 4294967295 0"
+ * would otherwise keep the board busy for days, deaf to every later command. */
+#ifndef TKD_MAX_INFER_RUNS
+#define TKD_MAX_INFER_RUNS 1000000u
+#endif
 
 #define TKD_PROTOCOL_VERSION "1"
 #define TKD_MAX_TOKENS 4u /* command name + up to 3 arguments */
@@ -374,6 +379,10 @@ static int cmd_infer(char **args, size_t count) {
   }
   if (count == 2u && !parse_u32(args[1], &warmup)) {
     line("e-[Inference warmup must be >=0]");
+    return 0;
+  }
+  if (runs > TKD_MAX_INFER_RUNS || warmup > TKD_MAX_INFER_RUNS) {
+    line("e-[Inference runs and warmup must be at most %u each]", (uint64_t)TKD_MAX_INFER_RUNS);
     return 0;
   }
   if (!runtime_ready()) return 0;

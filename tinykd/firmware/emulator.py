@@ -37,7 +37,7 @@ from tinykd.boards import Board
 from tinykd.errors import TinyKDError
 from tinykd.export import Int8Artifact, model_settings_header
 from tinykd.export.arena import reported_arena
-from tinykd.firmware.host_core import HostCore, TflmHostRuntime
+from tinykd.firmware.host_core import HostCore, InvokeInterrupted, TflmHostRuntime
 from tinykd.io import cache_dir, write_json_atomic, write_text_atomic
 from tinykd.measure.latency_model import operator_work
 
@@ -90,11 +90,15 @@ class EstimatedRuntime(TflmHostRuntime):
         arena_used: int,
         clock: EstimatedClock,
         cycles_per_inference: int,
+        interrupted: Callable[[], bool] = lambda: False,
     ):
         super().__init__(artifact, arena_size, arena_used)
         self.clock, self.cycles_per_inference = clock, cycles_per_inference
+        self.interrupted = interrupted
 
     def invoke(self, input_bytes: bytes):
+        if self.interrupted():  # a reset or shutdown waits for no further inference
+            raise InvokeInterrupted
         output = super().invoke(input_bytes)
         self.clock.advance(self.cycles_per_inference)
         return output
@@ -128,17 +132,19 @@ class EmulatedBoard:
         if not settings_path.is_file() or settings_path.read_text(encoding="utf-8") != settings:
             write_text_atomic(settings_path, settings)
         self.clock = EstimatedClock(board.cpu_hz)
+        self._reset = threading.Event()
+        self._stop = threading.Event()
         self.runtime = EstimatedRuntime(
             artifact,
             arena_size=self.arena_size,
             arena_used=self.arena_used,
             clock=self.clock,
             cycles_per_inference=self.cycles_per_inference,
+            interrupted=lambda: self._reset.is_set() or self._stop.is_set(),
         )
         self.core = HostCore(
             Path(settings_path), self.runtime, clock=self.clock, board_name=board.name
         )
-        self._reset = threading.Event()
         self.resets = 0
 
     def _run(self, action: Callable[[], bytes]) -> bytes:
@@ -161,8 +167,16 @@ class EmulatedBoard:
         return output + self._run(lambda: self.core.feed(data))
 
     def request_reset(self) -> None:
-        """Restart the core at its next poll (safe from a signal handler)."""
+        """Restart the core at its next poll (safe from a signal handler).
+
+        A running ``infer`` ends before its next inference, as on a board whose reset
+        button is pressed mid-run.
+        """
         self._reset.set()
+
+    def request_stop(self) -> None:
+        """End a running ``infer`` before its next inference (SIGTERM: the process exits)."""
+        self._stop.set()
 
 
 # ---- the link -------------------------------------------------------------------
@@ -382,16 +396,38 @@ def start_emulator_process(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
+    lines: queue.Queue = queue.Queue()
+
+    def read_lines() -> None:  # a thread, so that waiting for a line has a deadline
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read_lines, daemon=True).start()
     deadline = time.monotonic() + timeout
     seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
+    why = f"it printed no '{ANNOUNCEMENT}…' line within {timeout:g} s"
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if line is None:
+            why = f"it exited with status {process.wait(timeout=10)}"
             break
         seen.append(line.rstrip())
         if line.startswith(ANNOUNCEMENT):
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
             return process, line[len(ANNOUNCEMENT) :].strip()
-    process.kill()
-    process.wait()
-    raise TinyKDError("The emulated board did not start:\n" + "\n".join(seen[-10:]))
+    stop_process(process)
+    raise TinyKDError(f"The emulated board did not start: {why}.\n" + "\n".join(seen[-10:]))
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after ``grace`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)

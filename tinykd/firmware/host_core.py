@@ -47,6 +47,16 @@ _INVOKE = ctypes.CFUNCTYPE(
 )
 _TICKS = ctypes.CFUNCTYPE(ctypes.c_uint32)
 
+INVOKE_INTERRUPTED = 2  # the invoke status the core reports when a run was interrupted
+
+
+class InvokeInterrupted(Exception):
+    """Raised by a runtime's ``invoke`` to end a long ``infer`` early (reset or shutdown).
+
+    The core answers ``e-[Invoke failed with code 2]`` and returns to its command loop, so
+    a board asked for a million inferences still obeys a reset or SIGTERM at once.
+    """
+
 
 def c_compiler() -> str:
     return C_COMPILER.require("build the host firmware")
@@ -159,6 +169,7 @@ class HostCore:
         self._lib.tkd_host_feed.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self._lib.tkd_host_take_output.restype = ctypes.c_size_t
         self._lib.tkd_host_take_output.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        self._lib.tkd_host_pending_input.restype = ctypes.c_size_t
         self._lib.tkd_host_input_bytes.restype = ctypes.c_size_t
         self._lib.tkd_host_num_classes.restype = ctypes.c_size_t
         self._lib.tkd_host_model_hash.restype = ctypes.c_char_p
@@ -199,6 +210,8 @@ class HostCore:
                 )
             ctypes.memmove(output_pointer, values.astype(np.int8).tobytes(), output_length)
             return 0
+        except InvokeInterrupted:
+            return INVOKE_INTERRUPTED
         except BaseException as error:  # noqa: BLE001
             self._error = error
             return 1
@@ -217,6 +230,9 @@ class HostCore:
         """Deliver ``data`` to the core, let it act, return what it wrote meanwhile.
 
         ``feed(b"")`` just polls (e.g. after advancing a ``ManualClock`` past a timeout).
+        The core stops reading while its output queue is nearly full; the loop takes the
+        output and polls again until every byte was read, so no amount of input that
+        triggers long replies (100 KB of ``help%``) overflows it.
         """
         if not self._booted:
             raise RuntimeError("HostCore.boot() must be called before feed()")
@@ -227,7 +243,7 @@ class HostCore:
             self._lib.tkd_core_poll()
             output += self._take_output()
             view = view[accepted:]
-            if not view:
+            if not view and not self._lib.tkd_host_pending_input():
                 return bytes(output)
 
     def _take_output(self) -> bytes:

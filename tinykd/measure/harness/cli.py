@@ -88,7 +88,19 @@ def add_parsers(sub) -> None:
     bench.add_argument("--tflm-dir", help="with --qemu: TFLM source tree (default: $TFLM_DIR)")
     bench.add_argument("--no-pacing", action="store_true", help="with --emulate: unpaced link")
     bench.add_argument("--transport", choices=["auto", "binary", "hex"], default="auto")
-    bench.add_argument("--verify-input", action="store_true", help="read hex-loaded inputs back")
+    bench.add_argument(
+        "--no-verify-input",
+        dest="verify_input",
+        action="store_false",
+        help="hex transport: do not read each input back with db print (faster, but a "
+        "corrupted input then gives a wrong answer unnoticed)",
+    )
+    bench.add_argument(
+        "--start-timeout",
+        type=float,
+        default=300.0,
+        help="with --emulate: seconds an emulated board may take to start",
+    )
     bench.add_argument(
         "--retries", type=int, default=3, help="attempts after the first, per sample"
     )
@@ -163,7 +175,12 @@ def command_emulate(args) -> int:
     )
     signal.signal(signal.SIGUSR1, lambda *_: emulated.request_reset())
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def terminate(*_) -> None:
+        stop.set()
+        emulated.request_stop()
+
+    signal.signal(signal.SIGTERM, terminate)
 
     def announce(where: str) -> None:
         print(f"{ANNOUNCEMENT}{where}", flush=True)
@@ -254,7 +271,7 @@ def _safe_name(text: str) -> str:
 
 def command_bench(args) -> int:
     from tinykd.boards import load_board
-    from tinykd.firmware.emulator import start_emulator_process
+    from tinykd.firmware.emulator import start_emulator_process, stop_process
     from tinykd.measure.harness.benchmark import (
         assemble_report,
         device_section,
@@ -313,7 +330,11 @@ def command_bench(args) -> int:
             pacing = not args.no_pacing
             progress.step(f"Starting emulated board(s) '{board_name}'")
             process, url = start_emulator_process(
-                student.path, board=board_name, baud=args.baud, pacing=pacing
+                student.path,
+                board=board_name,
+                baud=args.baud,
+                pacing=pacing,
+                timeout=args.start_timeout,
             )
             processes.append(process)
             ports.append((url, emulated_board))
@@ -321,7 +342,11 @@ def command_bench(args) -> int:
                 fit = model_fit(teacher, emulated_board)
                 if fit.fits:
                     process, teacher_port = start_emulator_process(
-                        teacher.path, board=board_name, baud=args.baud, pacing=pacing
+                        teacher.path,
+                        board=board_name,
+                        baud=args.baud,
+                        pacing=pacing,
+                        timeout=args.start_timeout,
                     )
                     processes.append(process)
             link = f"paced at {args.baud or emulated_board.baud} baud" if pacing else "unpaced"
@@ -360,8 +385,7 @@ def command_bench(args) -> int:
             runs = [future.result() for future in futures]
     finally:
         for process in processes:
-            process.terminate()
-            process.wait()
+            stop_process(process)
         for qemu in qemu_boards:
             qemu.stop()
 
