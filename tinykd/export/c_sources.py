@@ -99,6 +99,7 @@ def model_settings_header(
         f"#define TKD_INPUT_ZERO_POINT {info.input.zero_point}\n"
         f"#define TKD_OUTPUT_SCALE {info.output.scale!r}f\n"
         f"#define TKD_OUTPUT_ZERO_POINT {info.output.zero_point}\n"
+        f"#define TKD_OUTPUT_IS_PROBABILITIES {int(info.output_is_softmax)}\n"
         f"#define TKD_ARENA_SIZE {arena_size}\n\n"
         f"static const char *const kTkdClassLabels[TKD_NUM_CLASSES] = {{\n    {labels}}};\n\n"
         "#endif  // TKD_MODEL_SETTINGS_H_\n"

@@ -51,6 +51,7 @@ class ModelIdentity:
     num_classes: int
     output_scale: float
     output_zero_point: int
+    output_is_probabilities: bool = False  # the model ends in SOFTMAX
 
     @classmethod
     def from_tflite(cls, tflite: bytes, name: str = "model") -> ModelIdentity:
@@ -62,6 +63,7 @@ class ModelIdentity:
             num_classes=int(info.output.shape[-1]),
             output_scale=info.output.scale,
             output_zero_point=info.output.zero_point,
+            output_is_probabilities=info.output_is_softmax,
         )
 
 
@@ -164,6 +166,12 @@ class BoardSession:
                 f"{self.url}: the firmware's runtime failed to initialise (code {status}; "
                 "3 means the tensor arena is too small). Re-export and re-flash."
             )
+        exact_from_results = expected.output_is_probabilities or expected.num_classes == 1
+        if "tkd-output" not in info.commands and not exact_from_results:
+            raise TinyKDError(
+                f"{self.url} does not offer tkd-output, and its m-results (class probabilities) "
+                f"cannot give {expected.name}'s exact int8 outputs. Flash a tinykd firmware."
+            )
         if self.options.transport == "binary" and not info.has_bulk:
             raise TinyKDError(f"{self.url} does not offer tkd-bulk: use --transport hex.")
         self.transport = "binary" if self.options.transport != "hex" and info.has_bulk else "hex"
@@ -218,6 +226,7 @@ class BoardSession:
             num_classes=self.model.num_classes,
             output_scale=self.model.output_scale,
             output_zero_point=self.model.output_zero_point,
+            output_is_probabilities=self.model.output_is_probabilities,
             raw_output="tkd-output" in self.info.commands,
             ticks="tkd-ticks" in self.info.commands,
         )
