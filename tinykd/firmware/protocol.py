@@ -95,6 +95,13 @@ class Reply:
                 found[match.group(1)] = match.group(2)
         return found
 
+    def bracketed(self, prefix: str) -> str | None:
+        """The text inside ``<prefix>[…]`` of the first line that has it."""
+        for line in self.lines:
+            if line.startswith(prefix + "[") and line.endswith("]"):
+                return line[len(prefix) + 1 : -1]
+        return None
+
     def results(self) -> list[float]:
         """The floats of ``m-results-[…]`` (class probabilities, see ``reported_results``)."""
         for line in self.lines:

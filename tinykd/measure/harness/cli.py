@@ -38,7 +38,10 @@ def add_parsers(sub) -> None:
         "--baud", type=int, help="pace the link at this baud rate (default: the board's)"
     )
     emulate.add_argument(
-        "--no-pacing", action="store_true", help="move bytes as fast as the host can"
+        "--no-pacing",
+        action="store_true",
+        help="move bytes and run inferences as fast as the host can (device time then runs "
+        "ahead of real time)",
     )
     emulate.add_argument("--labels", help="comma-separated class labels")
     emulate.add_argument("--name", help="model name the device reports (default: the file name)")
@@ -157,6 +160,7 @@ def command_emulate(args) -> int:
         board,
         model_name=args.name or path.stem,
         class_labels=args.labels.split(",") if args.labels else None,
+        realtime=not args.no_pacing,
     )
     baud = None if args.no_pacing else (args.baud or board.baud)
     seconds = emulated.cycles_per_inference / board.cpu_hz
@@ -164,7 +168,8 @@ def command_emulate(args) -> int:
         f"tinykd emulated board '{board.name}': model {path.name} (hash {emulated.core.model_hash}), "
         f"arena used {emulated.arena_used:,} bytes, {emulated.cycles_per_inference:,} cycles "
         f"per inference = {milliseconds(seconds * 1000)} ms at {board.cpu_hz / 1e6:g} MHz (estimated), "
-        f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}",
+        f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}, inferences "
+        f"{'in real time' if not args.no_pacing else 'as fast as the host runs them'}",
         flush=True,
     )
     signal.signal(signal.SIGUSR1, lambda *_: emulated.request_reset())
