@@ -17,6 +17,7 @@ at least 10 s, and never counted faster than the host's clock).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 import shutil
@@ -35,9 +36,12 @@ from tinykd.firmware.qemu import QemuBoard, open_socket_port
 from tinykd.measure.mlperf import (
     MIN_WINDOW_SECONDS,
     MlperfHost,
+    PerformanceRun,
+    Window,
     iterations_for_window,
     top1_from_results,
     window_problems,
+    write_runner_dataset,
 )
 from tinykd.measure.tflm import TflmModel
 
@@ -171,10 +175,6 @@ def test_iterations_for_window():
 
 
 def test_runner_dataset_layout(tmp_path, digits):
-    import csv
-
-    from tinykd.measure.mlperf import write_runner_dataset
-
     inputs, labels, _ = digits
     folder = write_runner_dataset(tmp_path / "ic01", inputs[:3], labels[:3], 10)
     rows = list(csv.reader(open(folder / "y_labels.csv", encoding="ascii")))
@@ -251,3 +251,19 @@ def test_qemu_tflm_accuracy_mode_scores_the_host_tflm_top1(mps2_board, tflite, d
         assert host.identify() == ("tinykd", "ic01")
         results = host.accuracy(inputs)
     assert_same_top1(results, labels, host_predictions)
+
+
+def test_window_problems_names_each_broken_rule():
+    """The rules on hand-made windows: each broken one is named, a valid run has none."""
+    valid = [Window(100, 10.5, 10.6)] * 5
+    assert window_problems(PerformanceRun(valid, 53.0)) == []
+    short = PerformanceRun([Window(100, 9.9, 10.0), *valid[1:]], 52.0)
+    assert window_problems(short) == ["window 1: 9.900 s of device time, under 10 s"]
+    ahead = PerformanceRun([Window(100, 10.5, 2.0)] * 5, 9.5)
+    problems = window_problems(ahead)
+    assert problems[0].startswith("the loop took 9.50 s of host time")  # the runner's error 2
+    assert sum("runs ahead of real time" in p for p in problems) == 5
+    one_window = PerformanceRun(valid[:1], 10.6)
+    assert window_problems(one_window) == ["1 windows, the runner requires 5"]
+    assert window_problems(one_window, full_run=False) == []
+    assert PerformanceRun(valid, 53.0).median_throughput == pytest.approx(100 / 10.5)

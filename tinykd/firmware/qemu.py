@@ -6,8 +6,9 @@ back whenever its virtual clock gets ahead of the host's, so the board's time ne
 faster than real time (MLPerf Tiny's runner checks each performance window against host
 wall-clock time). A guest slower than 1e9 instructions per second falls behind instead,
 and QEMU says so on its log ("The guest is now late by …"); its windows then simply take
-longer on the host. Its first UART is on a TCP server socket. ``wait=on`` holds the guest until tinykd connects (with ``wait=off`` the banner sent
-before the connection is lost); ``nodelay=on`` on QEMU's side and TCP_NODELAY on ours cut a
+longer on the host. Its first UART is on a TCP server socket. ``wait=on`` holds the guest
+until tinykd connects (with ``wait=off`` the banner sent before the connection is lost);
+``nodelay=on`` on QEMU's side and TCP_NODELAY on ours cut a
 command round trip from 44 ms (Nagle + delayed ACK) to about 0.4 ms.
 
 ``QemuBoard`` is a context manager: QEMU is stopped when the block ends, on errors and on
