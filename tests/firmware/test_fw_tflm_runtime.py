@@ -19,7 +19,13 @@ from tinykd.boards import load_board
 from tinykd.data.sources import load_digits
 from tinykd.export import ArenaPlan, Int8Artifact, describe_tflite, model_hash, render_model_files
 from tinykd.firmware.host_core import HostCore, TflmHostRuntime
-from tinykd.firmware.protocol import bulk_command, db_commands, infer_command, split_replies
+from tinykd.firmware.protocol import (
+    bulk_command,
+    db_commands,
+    infer_command,
+    results_tolerance,
+    split_replies,
+)
 from tinykd.firmware.render import render_project
 from tinykd.measure.tflm import TflmModel
 
@@ -58,11 +64,18 @@ def check_session(output: str, tflite: bytes, expected: np.ndarray) -> dict[str,
     assert [reply.errors for reply in replies if reply.errors] == []
     outputs = [reply.int8_output() for reply in replies if "output" in reply.values()]
     np.testing.assert_array_equal(np.array(outputs), expected)
-    # m-results: the same outputs dequantized, to three decimals
-    quantization = describe_tflite(tflite).output
-    results = [reply.results() for reply in replies if reply.laps_us()]
-    dequantized = (expected.astype(np.float64) - quantization.zero_point) * quantization.scale
-    np.testing.assert_allclose(np.array(results), dequantized, atol=0.0005 + 1e-6)
+    # m-results: class probabilities, the softmax of the same outputs dequantized (this
+    # model ends in logits), to six decimals within the firmware's float32 error
+    description = describe_tflite(tflite)
+    assert not description.output_is_softmax
+    quantization = description.output
+    results = np.array([reply.results() for reply in replies if reply.laps_us()])
+    logits = (expected.astype(np.float64) - quantization.zero_point) * quantization.scale
+    exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = exponentials / exponentials.sum(axis=1, keepdims=True)
+    tolerance = results_tolerance(probabilities, quantization.scale, False)
+    assert np.all(np.abs(results - probabilities) <= tolerance)
+    assert np.array_equal(results.argmax(axis=1), expected.argmax(axis=1))
     info = replies[-1].values()
     assert info["hash"] == model_hash(tflite)
     assert 0 < int(info["arena-used"]) <= int(info["arena-size"]) == ARENA

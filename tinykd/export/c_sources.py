@@ -107,6 +107,7 @@ def model_settings_header(artifact: Int8Artifact) -> str:
         f"// + {arena.margin_bytes:,} B margin for boards, rounded up to a multiple of 16.\n"
         f"#define TKD_ARENA_MIN_HOST_BYTES {arena.minimum_bytes}\n"
         f"#define TKD_ARENA_MARGIN_BYTES {arena.margin_bytes}\n"
+        f"#define TKD_OUTPUT_IS_PROBABILITIES {int(info.output_is_softmax)}\n"
         f"#define TKD_ARENA_SIZE {arena.size_bytes}\n\n"
         f"static const char *const kTkdClassLabels[TKD_NUM_CLASSES] = {{\n    {labels}}};\n\n"
         "#endif  // TKD_MODEL_SETTINGS_H_\n"

@@ -8,7 +8,9 @@ path). What it cannot emulate it estimates and says so:
 - time: the board profile's latency model (cycles per MAC per operator) gives the cycles
   of one inference; the device clock advances by exactly that during an invoke and by
   host time while idle (so the firmware's tkd-bulk timeout still works). The tick unit is
-  reported as ``est-cycles``: never mistaken for a measured cycle count.
+  reported as ``est-cycles``: never mistaken for a measured cycle count. Paced (the
+  default of ``tinykd emulate``), an inference also takes that long in real time, so the
+  device clock never runs ahead of the host's (MLPerf Tiny's performance windows).
 - memory: ``arena used`` is what the TFLM host interpreter allocates for the model, as the
   firmware reports it on a board (a host (64-bit) upper bound of a 32-bit board's); the
   arena size is the artifact's (arena policy: minimum + margin).
@@ -50,15 +52,22 @@ class EstimatedClock:
     """Device time in CPU cycles: host time while idle, the latency model during invokes.
 
     ``frozen`` holds the clock still while the core runs, so the ticks around an invoke
-    are exactly the estimate (never the Python interpreter's speed).
+    are exactly the estimate (never the Python interpreter's speed). ``realtime`` makes
+    the board as slow as the one it emulates: after each invoke's estimated cycles it
+    waits until host time has caught up with device time, so the device's clock never
+    runs ahead of the host's (MLPerf Tiny's runner checks each performance window
+    against host wall-clock time as well as against the device's m-lap-us).
     """
 
     unit = ESTIMATED_TICK_UNIT
 
-    def __init__(self, ticks_per_second: int):
+    def __init__(self, ticks_per_second: int, realtime: bool = False):
         self.ticks_per_second = ticks_per_second
+        self.realtime = realtime
         self._base = 0.0
         self._running_since: float | None = time.monotonic()
+        self._frozen_at = 0.0  # host time when the clock last stopped
+        self._advanced = 0  # ticks added since then
 
     def ticks(self) -> int:
         value = self._base
@@ -68,11 +77,19 @@ class EstimatedClock:
 
     def advance(self, ticks: int) -> None:
         self._base += ticks
+        self._advanced += ticks
+        if self.realtime and self._running_since is None:
+            due = self._frozen_at + self._advanced / self.ticks_per_second
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
 
     def freeze(self) -> None:
         if self._running_since is not None:
-            self._base += (time.monotonic() - self._running_since) * self.ticks_per_second
+            self._frozen_at = time.monotonic()
+            self._base += (self._frozen_at - self._running_since) * self.ticks_per_second
             self._running_since = None
+            self._advanced = 0
 
     def resume(self) -> None:
         if self._running_since is None:
@@ -122,7 +139,7 @@ def _arena_used(artifact: Int8Artifact) -> int:
 class EmulatedBoard:
     """One emulated device: ``boot``, ``feed`` bytes, ``request_reset`` from any thread."""
 
-    def __init__(self, artifact: Int8Artifact, board: Board):
+    def __init__(self, artifact: Int8Artifact, board: Board, *, realtime: bool = False):
         self.board = board
         self.work = operator_work(artifact.tflite)
         self.cycles_per_inference = round(board.estimate_cycles(self.work))
@@ -131,7 +148,7 @@ class EmulatedBoard:
         settings_path = _model_dir(artifact) / "model_settings.h"
         if not settings_path.is_file() or settings_path.read_text(encoding="utf-8") != settings:
             write_text_atomic(settings_path, settings)
-        self.clock = EstimatedClock(board.cpu_hz)
+        self.clock = EstimatedClock(board.cpu_hz, realtime)
         self._reset = threading.Event()
         self._stop = threading.Event()
         self.runtime = EstimatedRuntime(

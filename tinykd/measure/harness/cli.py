@@ -38,7 +38,10 @@ def add_parsers(sub) -> None:
         "--baud", type=int, help="pace the link at this baud rate (default: the board's)"
     )
     emulate.add_argument(
-        "--no-pacing", action="store_true", help="move bytes as fast as the host can"
+        "--no-pacing",
+        action="store_true",
+        help="move bytes and run inferences as fast as the host can (device time then runs "
+        "ahead of real time)",
     )
     emulate.add_argument("--labels", help="comma-separated class labels")
     emulate.add_argument("--name", help="model name the device reports (default: the file name)")
@@ -162,7 +165,7 @@ def command_emulate(args) -> int:
     if args.qemu or load_board(args.board).qemu is not None:
         return _emulate_on_qemu(args, path)
     board = load_board(args.board)
-    emulated = EmulatedBoard(_artifact_of(args, path), board)
+    emulated = EmulatedBoard(_artifact_of(args, path), board, realtime=not args.no_pacing)
     baud = None if args.no_pacing else (args.baud or board.baud)
     seconds = emulated.cycles_per_inference / board.cpu_hz
     print(
@@ -170,7 +173,8 @@ def command_emulate(args) -> int:
         f"arena used {emulated.arena_used:,} bytes (host 64-bit), "
         f"{emulated.cycles_per_inference:,} cycles "
         f"per inference = {milliseconds(seconds * 1000)} ms at {board.cpu_hz / 1e6:g} MHz (estimated), "
-        f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}",
+        f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}, inferences "
+        f"{'in real time' if not args.no_pacing else 'as fast as the host runs them'}",
         flush=True,
     )
     signal.signal(signal.SIGUSR1, lambda *_: emulated.request_reset())

@@ -31,6 +31,8 @@ from tinykd.firmware.protocol import (
     bulk_command,
     db_commands,
     infer_command,
+    reported_results,
+    results_tolerance,
 )
 from tinykd.measure.harness.link import Link, LinkTimeout
 
@@ -112,7 +114,7 @@ class Inference:
     """One inference as the device reported it."""
 
     output: np.ndarray  # int8 raw outputs (from tkd-output, or re-quantized m-results)
-    scores: list[float]  # m-results: dequantized outputs, three decimals
+    scores: list[float]  # m-results: class probabilities (see protocol.reported_results)
     ticks: int | None  # tkd-ticks per inference, in the device's tick unit
     lap_us: int | None  # difference of the two m-lap-us lines around the timed run
 
@@ -331,13 +333,17 @@ class DeviceClient:
         num_classes: int,
         output_scale: float,
         output_zero_point: int,
+        output_is_probabilities: bool,
         raw_output: bool,
         ticks: bool,
     ) -> Inference:
         """``infer 1 0%`` (plus ``tkd-output%`` and ``tkd-ticks%``, sent in the same write).
 
-        The raw int8 outputs and the three-decimal m-results come from the same inference;
-        they are checked against each other, so a corrupted digit in either is caught.
+        The exact int8 outputs come from ``tkd-output``; ``m-results`` (class
+        probabilities) comes from the same inference and is checked against them, so a
+        corrupted digit in either is caught. Without ``tkd-output`` the int8 outputs are
+        re-quantized from ``m-results``, which is exact only for a model whose own output
+        is the probabilities (``BoardSession`` refuses the other case).
         """
         commands = infer_command(1, 0) + (b"tkd-output%" if raw_output else b"")
         commands += b"tkd-ticks%" if ticks else b""
@@ -359,12 +365,11 @@ class DeviceClient:
             output = np.asarray(
                 _numbers(_reply(lines).int8_output, num_classes, "tkd-output"), dtype=np.int8
             )
-            expected = (output.astype(np.float32) - np.float32(output_zero_point)) * np.float32(
-                output_scale
+            expected = reported_results(
+                output, output_scale, output_zero_point, output_is_probabilities
             )
-            # m-results prints each value rounded to three decimals: at most 0.0005 off.
-            error = np.abs(expected.astype(np.float64) - np.asarray(scores))
-            if np.any(error > 0.0005 + 1e-6 * (1.0 + np.abs(expected))):
+            tolerance = results_tolerance(expected, output_scale, output_is_probabilities)
+            if np.any(np.abs(expected - np.asarray(scores)) > tolerance):
                 raise ProtocolError("m-results and tkd-output disagree (a corrupted reply)")
         else:
             requantized = np.round(np.asarray(scores) / output_scale) + output_zero_point

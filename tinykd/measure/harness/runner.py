@@ -55,6 +55,7 @@ class ModelIdentity:
     num_classes: int
     output_scale: float
     output_zero_point: int
+    output_is_probabilities: bool = False  # the model ends in SOFTMAX
 
     @classmethod
     def from_tflite(cls, tflite: bytes, name: str = "model") -> ModelIdentity:
@@ -66,6 +67,7 @@ class ModelIdentity:
             num_classes=int(info.output.shape[-1]),
             output_scale=info.output.scale,
             output_zero_point=info.output.zero_point,
+            output_is_probabilities=info.output_is_softmax,
         )
 
 
@@ -198,6 +200,12 @@ class BoardSession:
                 f"model hash {info.model_hash}, input bytes and classes match "
                 "(tkd-info, two identical replies)"
             )
+        exact_from_results = expected.output_is_probabilities or expected.num_classes == 1
+        if "tkd-output" not in info.commands and not exact_from_results:
+            raise TinyKDError(
+                f"{self.url} does not offer tkd-output, and its m-results (class probabilities) "
+                f"cannot give {expected.name}'s exact int8 outputs. Flash a tinykd firmware."
+            )
         self.transport, self.transport_reason = self._choose_transport(info)
 
     def _choose_transport(self, info: DeviceInfo) -> tuple[str, str]:
@@ -260,6 +268,7 @@ class BoardSession:
             num_classes=self.model.num_classes,
             output_scale=self.model.output_scale,
             output_zero_point=self.model.output_zero_point,
+            output_is_probabilities=self.model.output_is_probabilities,
             raw_output="tkd-output" in self.info.commands,
             ticks="tkd-ticks" in self.info.commands,
         )
