@@ -43,7 +43,7 @@ def test_netaug_with_teacher_exports_the_plain_tiny_model_equal_to_the_supernet(
     teacher = StudentSpec("plain_cnn", 2.0).build(digits_split, seed=9)
     supervision = Supervision(teacher, [{"name": "kd", "temperature": 2.0, "weight": 0.5}])
     strategy = build_strategy("netaug", batch_norm_samples=500)
-    student = StudentSpec("mbv2_tiny", 0.5)
+    student = StudentSpec("mbv2_micro", 0.5)
     result = strategy.train(student, digits_split, recipe, supervision)
     # Epoch 1 samples widths and expand ratios (after sorting), epoch 2 (the last half)
     # keeps the tiny widths but still samples the expand ratios.
