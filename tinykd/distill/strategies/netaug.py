@@ -194,7 +194,8 @@ def build_supernet(
     """The supernet around the plain tiny model, and that model.
 
     The tiny slice starts from exactly the weights a normally trained student starts from
-    (same builder, same seed), so NetAug and plain training differ only in training."""
+    (same builder, same seed), so NetAug and plain training differ only in training (until
+    the first channel sorting, which, as in the official code, happens before epoch 1)."""
     tiny = student.build(data, seed)
     supernet = Supernet(tiny, width_factors, expand_factors, seed=seed + SEED_STEP)
     return supernet, tiny
