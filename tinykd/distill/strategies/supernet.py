@@ -176,7 +176,7 @@ class Supernet:
     def __init__(
         self,
         tiny: keras.Model,
-        width_factors=(1.0, 1.6, 2.2, 2.8),
+        width_factors=(1.0, 1.6, 2.2),
         expand_factors=(1.0, 1.6, 2.2, 2.8),
         seed: int = 0,
     ):
