@@ -23,11 +23,17 @@ from tinykd.errors import TinyKDError
 @dataclass
 class DataConfig:
     dataset: str = "fashion_mnist"  # fashion_mnist | digits | npz | image_folder
-    path: str = ""  # .npz file or image folder for the user's own data
-    class_names: list[str] = field(default_factory=list)
+    # The user's own data: an .npz file or an image folder, relative to the config file.
+    path: str = ""
+    test_path: str = ""  # image_folder: a separate test folder with the same class folders
+    class_names: list[str] = field(default_factory=list)  # label order (names of label 0, 1, …)
     image_size: list[int] = field(default_factory=list)  # [height, width] for image_folder
-    color_mode: str = "grayscale"
+    color_mode: str = "grayscale"  # image_folder: grayscale | rgb
+    test_fraction: float = 0.2  # held out for testing when the data has no test split
     validation_fraction: float = 0.1
+    # Seed of the test/validation splits and subsets: fixed, so that students of every
+    # seed see the same data and share one cached teacher.
+    split_seed: int = 0
     train_limit: int = 0  # 0 = all training samples
     test_limit: int = 0  # 0 = the whole test set
     augment: bool = False
@@ -39,7 +45,11 @@ class DataConfig:
 class TeacherConfig:
     model: str = "teacher_cnn"
     width: float = 1.0
-    path: str = ""  # a saved Keras model (.keras/.h5) or SavedModel folder; trained if empty
+    # A saved teacher (.keras/.h5 from tf-keras or Keras 3, a SavedModel folder, a float
+    # .tflite), relative to the config file; trained (and cached) if empty.
+    path: str = ""
+    trust_code: bool = False  # allow a teacher file with Lambda layers or custom code to run
+    seed: int = 0  # the teacher's own seed: students of every seed share one teacher
     epochs: int = 8
     batch_size: int = 128
     learning_rate: float = 1e-3
@@ -339,8 +349,24 @@ def config_from_dict(table: dict) -> RunConfig:
     return config
 
 
+# Keys holding paths: in a config file they are relative to the file's folder.
+PATH_KEYS = (("data", "path"), ("data", "test_path"), ("teacher", "path"))
+
+
+def resolve_paths(table: dict, folder: Path) -> dict:
+    """Make the file's relative paths absolute against ``folder`` (not the working directory)."""
+    for section, key in PATH_KEYS:
+        value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
+        if isinstance(value, str) and value:
+            table[section][key] = str((folder / Path(value).expanduser()).resolve())
+    return table
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Read a TOML run file (or only the defaults), apply ``--set`` overrides, validate."""
+    """Read a TOML run file (or only the defaults), apply ``--set`` overrides, validate.
+
+    Paths in the file are relative to the file; paths in ``--set`` to the working directory.
+    """
     table: dict = {}
     if path is not None:
         path = Path(path)
@@ -350,6 +376,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
             table = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise TinyKDError(f"{path} is not valid TOML: {exc}") from None
+        resolve_paths(table, path.resolve().parent)
     return config_from_dict(apply_overrides(table, list(overrides)))
 
 

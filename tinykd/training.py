@@ -79,6 +79,7 @@ def train(
     teacher_outputs: dict | None = None,
     hard_loss=None,
     metric=None,
+    initial_epoch: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place (distilled from ``teacher`` when losses are given).
 
@@ -87,7 +88,8 @@ def train(
     by a :class:`~tinykd.distill.LossSchedule` callback. ``teacher_outputs``: the teacher's
     tapped outputs for ``data.x_train`` computed once for several runs (then the teacher
     pass is not part of this run's time). ``hard_loss`` and ``metric`` replace
-    cross-entropy and accuracy for dense tasks.
+    cross-entropy and accuracy for dense tasks. ``initial_epoch``: epochs already done (a
+    resumed run; a callback restores the weights and optimizer state).
     """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
@@ -118,8 +120,9 @@ def train(
         flip=flip,
         callbacks=callbacks,
         precomputed=teacher_outputs,
+        initial_epoch=initial_epoch,
     )
-    return TrainResult(model=model, seconds=seconds, epochs=epochs)
+    return TrainResult(model=model, seconds=seconds, epochs=epochs - initial_epoch)
 
 
 def fit_trainer(
@@ -135,6 +138,7 @@ def fit_trainer(
     flip: bool = False,
     callbacks: list = (),
     precomputed: dict | None = None,
+    initial_epoch: int = 0,
 ) -> float:
     """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
 
@@ -166,7 +170,12 @@ def fit_trainer(
             data.x_val, data.y_val, batch_size=512, shuffle=False, seed=seed
         )
     trainer.fit(
-        train_set, epochs=epochs, validation_data=validation, verbose=0, callbacks=list(callbacks)
+        train_set,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        validation_data=validation,
+        verbose=0,
+        callbacks=list(callbacks),
     )
     return time.monotonic() - started
 
