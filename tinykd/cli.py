@@ -105,9 +105,13 @@ def command_export(args) -> int:
         raise TinyKDError(f"{path} does not exist.")
     tflite = path.read_bytes()
     info = describe_tflite(tflite)
-    labels = (
-        args.labels.split(",") if args.labels else [str(i) for i in range(info.output.shape[-1])]
-    )
+    num_outputs = int(info.output.shape[-1])
+    labels, origin = run_labels(path, num_outputs), "report.json of its run"
+    if args.labels:
+        labels, origin = args.labels.split(","), "--labels"
+    elif labels is None:
+        labels, origin = [str(i) for i in range(num_outputs)], "output indices (no --labels)"
+    print(f"labels ({origin}): {', '.join(f'{i}={name}' for i, name in enumerate(labels))}")
     arena = arena_with_margin(measure_arena(tflite), args.arena_margin)
     files = render_model_files(tflite, model_name=path.stem, class_labels=labels, arena_size=arena)
     for name, text in files.items():
@@ -116,6 +120,18 @@ def command_export(args) -> int:
         f"Wrote {', '.join(files)} to {args.out} (arena {arena} bytes, operators {', '.join(info.operators)})"
     )
     return 0
+
+
+def run_labels(tflite_path: Path, num_outputs: int) -> list[str] | None:
+    """The class labels a run wrote beside its .tflite (report.json), if they fit the model."""
+    import json
+
+    report = tflite_path.parent / "report.json"
+    try:
+        labels = json.loads(report.read_text())["dataset"]["labels"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return [str(label) for label in labels] if len(labels) == num_outputs else None
 
 
 def command_list(args) -> int:
@@ -162,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("tflite")
     export.add_argument("--out", required=True, help="folder for the generated files")
-    export.add_argument("--labels", help="comma-separated class labels")
+    export.add_argument(
+        "--labels",
+        help="comma-separated class labels (default: those in the run's report.json beside "
+        "the .tflite)",
+    )
     export.add_argument(
         "--arena-margin", type=int, default=0, help="bytes added to the measured arena"
     )
