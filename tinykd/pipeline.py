@@ -410,6 +410,8 @@ def run_distillation(
                 teacher_int8_limit,
             )
         )
+        if obtained.loaded is not None and not obtained.loaded.layers_tappable:
+            describe_opaque_teacher(rows[0], obtained.loaded)
     else:
         notes.append(
             f"The teacher is a float .tflite ({config.teacher.path}); it has no int8 row "
@@ -470,6 +472,17 @@ def run_distillation(
     if note:
         notes.append(note)
     return data, rows, notes
+
+
+def describe_opaque_teacher(row: ModelReport, loaded: LoadedTeacher) -> None:
+    """Parameters and MACs of a teacher whose layers tf-keras cannot see (from its .tflite)."""
+    from tinykd.measure.latency_model import operator_work
+
+    row.params = loaded.parameter_count() or 0
+    work = operator_work(row.tflite)
+    row.macs = sum(
+        work.get(name, 0) for name in ("conv_2d", "depthwise_conv_2d", "fully_connected")
+    )
 
 
 def teacher_quality_note(teacher_accuracy: float, scratch_accuracy: float) -> str:

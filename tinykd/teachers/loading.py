@@ -17,6 +17,7 @@ any training. Keras files are checked for code first (:mod:`tinykd.teachers.safe
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,13 +58,18 @@ class LoadedTeacher:
     def gradients(self) -> bool:
         return self.format != TFLITE
 
+    def parameter_count(self) -> int | None:
+        """Its weights' sizes summed (None for a .tflite: LiteRT does not list them)."""
+        if self.format == TFLITE:
+            return None
+        variables = getattr(self.source, "variables", None) or self.model.variables
+        return sum(int(np.prod(variable.shape)) for variable in variables)
+
     def describe(self) -> str:
         """E.g. ``teacher.keras (Keras 3 teacher, 52,138 parameters)``."""
-        if self.format == TFLITE:
-            return f"{self.path} ({self.format} teacher)"
-        variables = getattr(self.source, "variables", None) or self.model.variables
-        count = sum(int(np.prod(variable.shape)) for variable in variables)
-        return f"{self.path} ({self.format} teacher, {count:,} parameters)"
+        count = self.parameter_count()
+        size = f", {count:,} parameters" if count is not None else ""
+        return f"{self.path} ({self.format} teacher{size})"
 
 
 class OutputsOnlyTeacher(keras.layers.Layer):
@@ -157,7 +163,8 @@ def _load_tf_keras(path: Path, trust_code: bool) -> LoadedTeacher:
 def _wrap(function, input_shape, num_classes, teacher_format, path, name, source=None):
     inputs = keras.Input(input_shape)
     outputs = OutputsOnlyTeacher(function, num_classes, teacher_format, name=name)(inputs)
-    model = keras.Model(inputs, outputs, name=f"{name}_teacher")
+    # Named after the file: the results table shows which teacher it was.
+    model = keras.Model(inputs, outputs, name=re.sub(r"\W", "_", Path(path).stem) or name)
     return LoadedTeacher(model, teacher_format, str(path), source=source)
 
 
