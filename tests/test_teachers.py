@@ -295,3 +295,36 @@ def test_truncated_teacher_file_is_one_readable_error(tmp_path, saved_teachers, 
         broken.write_bytes(data[: len(data) // 2])
         with pytest.raises(TinyKDError, match="teacher"):
             load_teacher(broken, digits.input_shape, digits.num_classes)
+
+
+@pytest.mark.parametrize("name", ["keras3.keras", "float.tflite"])
+def test_the_pipeline_runs_with_a_loaded_teacher(saved_teachers, name):
+    """The run's rows: a Keras 3 teacher gets an int8 row with its own size; a .tflite none."""
+    import io
+
+    from tinykd.config import config_from_dict
+    from tinykd.pipeline import run_distillation
+    from tinykd.progress import Progress
+
+    paths, _ = saved_teachers
+    config = config_from_dict(
+        {
+            "data": {"dataset": "digits", "train_limit": SLICE, "test_limit": 40},
+            "teacher": {"path": str(paths[name])},
+            "student": {"epochs": 1, "width": 0.5},
+            "quantization": {"calibration_samples": 20},
+        }
+    )
+    printed = io.StringIO()
+    _, rows, notes = run_distillation(config, Progress(stream=printed))
+    assert "[2] Teacher (loaded from teacher.path)" in printed.getvalue()
+    assert f"loaded {paths[name]}" in printed.getvalue()
+    if name == "float.tflite":
+        assert [row.role for row in rows] == ["scratch", "distilled"]
+        assert any("float .tflite" in note and "no int8 row" in note for note in notes)
+    else:
+        assert [row.role for row in rows] == ["teacher", "scratch", "distilled"]
+        # conv 3×3×1→8 (+8 biases), dense 6·6·8→10 (+10); MACs: 6·6·8·9 and 288·10
+        assert rows[0].params == 3 * 3 * 8 + 8 + 288 * 10 + 10
+        assert rows[0].macs == 6 * 6 * 8 * 9 + 288 * 10
+        assert rows[0].architecture == "keras3"

@@ -39,12 +39,27 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", help="fashion_mnist, digits, npz or image_folder (overrides data.dataset)"
     )
+    parser.add_argument(
+        "--data",
+        help="your own data: an .npz file or an image folder (sets data.path; data.dataset "
+        "follows unless --dataset is given)",
+    )
     parser.add_argument("--out", help="run directory (overrides output.dir)")
     parser.add_argument("--seed", type=int, help="random seed (overrides seed)")
 
 
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _overrides(args) -> list[str]:
     overrides = list(args.set)
+    if args.data:
+        from tinykd.data.sources import own_data_format
+
+        overrides.append(f"data.path={_toml_string(str(Path(args.data).resolve()))}")
+        if not args.dataset:
+            overrides.append(f"data.dataset={_toml_string(own_data_format(args.data))}")
     if args.dataset:
         overrides.append(f"data.dataset={args.dataset!r}".replace("'", '"'))
     if args.out:

@@ -68,6 +68,18 @@ def load_dataset(name: str, **options) -> Dataset:
     return DATASETS.get(name)(**options)
 
 
+def own_data_format(path: str | Path) -> str:
+    """``npz`` for an .npz file, ``image_folder`` for a folder (what ``--data`` points at)."""
+    path = Path(path)
+    if path.is_dir():
+        return "image_folder"
+    if path.suffix.lower() == ".npz":
+        return "npz"
+    if not path.exists():
+        raise TinyKDError(f"--data {path} does not exist.")
+    raise TinyKDError(f"--data {path}: give an .npz file or a folder of class sub-folders.")
+
+
 def _read_idx(path: Path) -> np.ndarray:
     """Parse one IDX file (the MNIST format): magic, dims, then big-endian uint8 data."""
     with gzip.open(path, "rb") as handle:

@@ -59,6 +59,7 @@ def load_bench_data(
     .npz or an image folder, resized to ``input_shape``); the first ``limit`` samples."""
     from tinykd.config import load_config
     from tinykd.data import load_dataset
+    from tinykd.data.sources import own_data_format
     from tinykd.pipeline import prepare_data
 
     if data_path:
@@ -101,18 +102,6 @@ def load_bench_data(
     if limit:
         x, y = x[:limit], y[:limit]
     return BenchData(np.asarray(x), np.asarray(y).astype(np.int64), list(names), name, source)
-
-
-def own_data_format(path: str | Path) -> str:
-    """``npz`` for a file, ``image_folder`` for a folder (what ``--data`` points at)."""
-    path = Path(path)
-    if path.is_dir():
-        return "image_folder"
-    if path.suffix.lower() == ".npz":
-        return "npz"
-    if not path.exists():
-        raise TinyKDError(f"--data {path} does not exist.")
-    raise TinyKDError(f"--data {path}: give an .npz file or a folder of class sub-folders.")
 
 
 @dataclass
