@@ -155,6 +155,9 @@ def test_feature_losses_need_a_keras_teacher(saved_teachers, digits, name):
     hint = {"name": "hint", "teacher_tap": "t_conv", "student_tap": "conv1"}
     with pytest.raises(TinyKDError, match="feature losses need a Keras teacher"):
         check_teacher_supports_losses(loaded, [hint])
+    pair = {"teacher_layer": "t_conv", "student_layer": "conv1"}
+    with pytest.raises(TinyKDError, match="weight_init copies the teacher's kernels"):
+        check_teacher_supports_losses(loaded, [{"name": "kd"}], [pair])
 
 
 def test_a_tflite_teacher_refuses_gradient_losses(saved_teachers, digits):

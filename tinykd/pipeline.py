@@ -135,7 +135,9 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Te
         progress.say(f"    loaded {loaded.describe()}")
         for note in loaded.notes:
             progress.say(f"    note: {note}")
-        check_teacher_supports_losses(loaded, config.distillation.losses)
+        check_teacher_supports_losses(
+            loaded, config.distillation.losses, config.distillation.weight_init
+        )
         return Teacher(loaded.model, 0.0, loaded)
     if not config.teacher.cache:
         return Teacher(*_train_teacher(config, data, progress))

@@ -339,8 +339,9 @@ def _logits_not_probabilities(loaded: LoadedTeacher, sample) -> LoadedTeacher:
     return loaded
 
 
-def check_teacher_supports_losses(loaded: LoadedTeacher, loss_configs) -> None:
-    """Every loss can read what it needs from this teacher's format, or one clear error."""
+def check_teacher_supports_losses(loaded: LoadedTeacher, loss_configs, weight_init=()) -> None:
+    """Every loss (and ``weight_init``) can read what it needs from this teacher's format,
+    or one clear error."""
     from tinykd.distill import build_loss
     from tinykd.distill.losses.base import INPUT, LOGITS, parse_gradient_tap
 
@@ -362,5 +363,10 @@ def check_teacher_supports_losses(loaded: LoadedTeacher, loss_configs) -> None:
                     f"loss {entry['name']!r} needs the teacher's gradients, which a "
                     f"{loaded.format} teacher cannot give; use a Keras or SavedModel teacher"
                 )
+    if weight_init and not loaded.layers_tappable:
+        problems.append(
+            "distillation.weight_init copies the teacher's kernels: it needs a Keras teacher "
+            f"tinykd can open layer by layer; this {loaded.format} teacher exposes only its outputs"
+        )
     if problems:
         raise TinyKDError(f"Teacher {loaded.path}: " + "; ".join(sorted(set(problems))) + ".")
