@@ -47,9 +47,10 @@ def bench_config(args, **overrides) -> RunConfig:
     settings = [
         f'data.dataset="{args.dataset}"',
         f"data.train_limit={args.train_limit}",
-        f"student.epochs={args.epochs}",
         f"student.width={args.student_width}",
     ]
+    if args.epochs:  # 0: the demo's
+        settings.append(f"student.epochs={args.epochs}")
     if args.teacher_epochs:
         settings.append(f"teacher.epochs={args.teacher_epochs}")
     if args.quick:

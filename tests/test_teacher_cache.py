@@ -53,7 +53,8 @@ def changed(value):
 
 
 def test_key_ignores_the_student_seed_and_covers_every_teacher_field(data):
-    from tinykd.teachers.cache import NOT_IN_KEY, teacher_cache_key
+    from tinykd.pipeline import teacher_cache_key
+    from tinykd.teachers.cache import NOT_IN_KEY
 
     config = small_config()
     key = teacher_cache_key(config, data)
@@ -66,6 +67,8 @@ def test_key_ignores_the_student_seed_and_covers_every_teacher_field(data):
             assert teacher_cache_key(other, data) == key, field.name
         else:
             assert teacher_cache_key(other, data) != key, field.name
+    augmented = dataclasses.replace(config, data=dataclasses.replace(config.data, augment=True))
+    assert teacher_cache_key(augmented, data) != key
     pixel = dataclasses.replace(data, x_train=data.x_train.copy())
     pixel.x_train[0, 0, 0, 0] += 0.5
     assert teacher_cache_key(config, pixel) != key
@@ -108,7 +111,7 @@ def test_a_corrupt_cache_entry_is_reported_and_rebuilt(cache, data):
 
 
 def test_stale_temporary_files_are_removed(cache, data):
-    from tinykd.teachers.cache import teacher_cache_key
+    from tinykd.pipeline import teacher_cache_key
 
     config = small_config(epochs=1)
     stem = f"{config.teacher.model}-{teacher_cache_key(config, data)}"
@@ -124,8 +127,9 @@ class Interrupt(Exception):
 
 
 def test_an_interrupted_teacher_resumes_after_its_last_epoch(cache, data, monkeypatch):
+    from tinykd.pipeline import teacher_cache_key
     from tinykd.progress import Progress
-    from tinykd.teachers.cache import TeacherCacheEntry, teacher_cache_key
+    from tinykd.teachers.cache import TeacherCacheEntry
 
     config = small_config()
     original = Progress.epoch_callback

@@ -36,9 +36,21 @@ class DataConfig:
     split_seed: int = 0
     train_limit: int = 0  # 0 = all training samples
     test_limit: int = 0  # 0 = the whole test set
-    augment: bool = False
+    augment: bool = False  # train on shifted (and with flip, mirrored) views of each image
     flip: bool = False
+    max_shift: int = 2  # pixels a view may shift in each direction
+    views: int = (
+        16  # views per image, replayed with the teacher's stored logits; 0 = fresh each epoch
+    )
     allow_download: bool = True
+
+    def augmentation(self):
+        """The training views every model of the run gets (None without augmentation)."""
+        from tinykd.data.views import Augmentation
+
+        if not self.augment:
+            return None
+        return Augmentation(max_shift=self.max_shift, flip=self.flip, views=self.views)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from tinykd.teachers import (
     load_teacher,
     without_logit_conversion,
 )
-from tinykd.teachers.cache import TeacherCacheEntry, checkpoint_callback, teacher_cache_key
+from tinykd.teachers.cache import TeacherCacheEntry, cache_key, checkpoint_callback
 from tinykd.training import SplitData, float_accuracy, train
 
 
@@ -108,6 +108,11 @@ def label_list(class_names: list[str], shown: int = 12) -> str:
     return ", ".join(pairs)
 
 
+def teacher_cache_key(config: RunConfig, data: SplitData) -> str:
+    """The teacher cache key of this run (see :func:`tinykd.teachers.cache.cache_key`)."""
+    return cache_key(config, data, teacher_augmentation(config))
+
+
 @dataclass
 class Teacher:
     """The teacher of a run: its model, training time, and where it came from."""
@@ -179,12 +184,20 @@ def _train_teacher(config, data, progress, entry=None, resume=None):
         batch_size=config.teacher.batch_size,
         learning_rate=config.teacher.learning_rate,
         seed=config.teacher.seed,
-        augment=config.data.augment,
-        flip=config.data.flip,
+        augmentation=teacher_augmentation(config),
         callbacks=callbacks,
         initial_epoch=resume.epochs_done if resume is not None else 0,
     )
     return teacher, result.seconds
+
+
+def teacher_augmentation(config: RunConfig):
+    """The students' augmentation, with a fresh view of every image each epoch: the teacher
+    is trained once and its outputs are stored afterwards, so it need not replay views."""
+    from dataclasses import replace
+
+    augmentation = config.data.augmentation()
+    return None if augmentation is None else replace(augmentation, views=0)
 
 
 def train_student(
@@ -209,10 +222,10 @@ def train_student(
         loss_configs=config.distillation.losses if teacher is not None else [],
         hard_label_weight=config.distillation.hard_label_weight,
         cache_teacher=config.distillation.cache_teacher,
-        augment=config.data.augment,
-        flip=config.data.flip,
+        augmentation=config.data.augmentation(),
         callbacks=[progress.epoch_callback(label)],
         weight_init=config.distillation.weight_init if teacher is not None else [],
+        progress=progress,
     )
 
 
@@ -232,8 +245,7 @@ def train_with_strategy(config: RunConfig, data: SplitData, progress: Progress, 
         learning_rate=config.student.learning_rate,
         seed=config.seed,
         cache_teacher=config.distillation.cache_teacher,
-        augment=config.data.augment,
-        flip=config.data.flip,
+        augmentation=config.data.augmentation(),
         callbacks=[progress.epoch_callback(config.strategy.name)],
     )
     student = StudentSpec(config.student.model, config.student.width)

@@ -40,9 +40,10 @@ class Progress:
 
         return report
 
-    def epoch_callback(self, label: str):
-        """A Keras callback printing one line per epoch."""
-        return _epoch_lines_class()(self, label)
+    def epoch_callback(self, label: str, every_seconds: float = 30.0):
+        """A Keras callback printing one line per epoch, and one every ``every_seconds``
+        inside a long epoch."""
+        return _epoch_lines_class()(self, label, every_seconds)
 
 
 @functools.cache
@@ -53,13 +54,25 @@ def _epoch_lines_class():
     class EpochLines(keras.callbacks.Callback):
         """One compact line per epoch instead of Keras' progress bars."""
 
-        def __init__(self, progress: Progress, label: str):
+        def __init__(self, progress: Progress, label: str, every_seconds: float):
             super().__init__()
             self.progress = progress
             self.label = label
+            self.every_seconds = every_seconds
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_started = time.monotonic()
+            self.epoch = epoch
+            self.epoch_started = self.last_line = time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.monotonic()
+            if now - self.last_line >= self.every_seconds:
+                self.last_line = now
+                steps = self.params.get("steps") or "?"
+                self.progress.say(
+                    f"    {self.label} epoch {self.epoch + 1}/{self.params['epochs']}: "
+                    f"batch {batch + 1}/{steps}"
+                )
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}

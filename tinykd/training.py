@@ -12,10 +12,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinykd._keras import keras
+from tinykd._keras import keras, tf
 from tinykd.data.pipeline import make_tf_dataset
+from tinykd.data.views import Augmentation, ViewPlan
 from tinykd.distill import Distiller, LossSchedule, build_loss, initialize_from_teacher
-from tinykd.distill.distiller import DEFAULT_CACHE_LIMIT_BYTES
+from tinykd.distill.distiller import DEFAULT_CACHE_LIMIT_BYTES, LABELS_KEY, TEACHER_KEY
+from tinykd.distill.losses.base import LOGITS
+from tinykd.distill.soft_labels import stored_view_logits
+
+# The views of the training images are drawn from this seed, not the run's: every seed of a
+# comparison (and the teacher's stored outputs for them) shares one plan, while the run's
+# seed chooses which view each image shows in each epoch.
+VIEW_PLAN_SEED = 0
 
 
 @dataclass
@@ -43,9 +51,13 @@ class SplitData:
 
 @dataclass
 class TrainResult:
+    """A trained model; ``seconds`` is the training time, ``teacher_seconds`` the one-time
+    pass that stored the teacher's outputs for every augmented view (0 when reused)."""
+
     model: keras.Model
     seconds: float
     epochs: int
+    teacher_seconds: float = 0.0
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -72,13 +84,13 @@ def train(
     loss_configs: list[dict] = (),
     hard_label_weight: float = 1.0,
     cache_teacher: bool = True,
-    augment: bool = False,
-    flip: bool = False,
+    augmentation: Augmentation | None = None,
     callbacks: list = (),
     weight_init: list[dict] = (),
     teacher_outputs: dict | None = None,
     hard_loss=None,
     metric=None,
+    progress=None,
     initial_epoch: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place (distilled from ``teacher`` when losses are given).
@@ -88,7 +100,13 @@ def train(
     by a :class:`~tinykd.distill.LossSchedule` callback. ``teacher_outputs``: the teacher's
     tapped outputs for ``data.x_train`` computed once for several runs (then the teacher
     pass is not part of this run's time). ``hard_loss`` and ``metric`` replace
-    cross-entropy and accuracy for dense tasks. ``initial_epoch``: epochs already done (a
+    cross-entropy and accuracy for dense tasks.
+
+    With ``augmentation`` the student trains on replayed views (:mod:`tinykd.data.views`);
+    when only the teacher's logits are needed and ``cache_teacher`` is set, the teacher's
+    logits of every stored view are computed once (or read from the cache) and replayed, so
+    the teacher and student see exactly the same pixels; otherwise the teacher runs on
+    each batch's views. ``progress`` (a :class:`~tinykd.progress.Progress`) reports that pass. ``initial_epoch``: epochs already done (a
     resumed run; a callback restores the weights and optimizer state).
     """
     keras.utils.set_random_seed(seed)
@@ -108,6 +126,19 @@ def train(
         callbacks.insert(0, LossSchedule(losses))
     # Cached teacher outputs must fit in memory (feature taps of a large set may not).
     fits_in_memory = distiller.teacher_cache_bytes(len(data.x_train)) <= DEFAULT_CACHE_LIMIT_BYTES
+    view_logits, teacher_seconds = None, 0.0
+    replayable = augmentation is not None and not augmentation.fresh
+    if replayable and cache_teacher and distiller.replays_teacher_logits:
+        started = time.monotonic()
+        view_logits, reused = stored_view_logits(
+            teacher,
+            data.x_train,
+            view_plan(data, augmentation, epochs),
+            report=progress.counter("teacher outputs of stored views", every=4)
+            if progress
+            else None,
+        )
+        teacher_seconds = 0.0 if reused else time.monotonic() - started
     seconds = fit_trainer(
         distiller,
         data,
@@ -116,13 +147,18 @@ def train(
         learning_rate=learning_rate,
         seed=seed,
         cache_teacher=cache_teacher and fits_in_memory,
-        augment=augment,
-        flip=flip,
+        augmentation=augmentation,
         callbacks=callbacks,
         precomputed=teacher_outputs,
+        view_logits=view_logits,
         initial_epoch=initial_epoch,
     )
-    return TrainResult(model=model, seconds=seconds, epochs=epochs - initial_epoch)
+    return TrainResult(model, seconds, epochs - initial_epoch, teacher_seconds)
+
+
+def view_plan(data: SplitData, augmentation: Augmentation, epochs: int) -> ViewPlan:
+    """The views of ``data``'s training images (one plan per data set, see VIEW_PLAN_SEED)."""
+    return ViewPlan.draw(len(data.x_train), augmentation, VIEW_PLAN_SEED, epochs)
 
 
 def fit_trainer(
@@ -134,36 +170,32 @@ def fit_trainer(
     learning_rate: float,
     seed: int,
     cache_teacher: bool = True,
-    augment: bool = False,
-    flip: bool = False,
+    augmentation: Augmentation | None = None,
     callbacks: list = (),
     precomputed: dict | None = None,
+    view_logits: np.ndarray | None = None,
     initial_epoch: int = 0,
 ) -> float:
     """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
 
     The trainer supplies ``make_targets(x, y, cache_teacher=..., precomputed=...)``;
     everything else (optimizer, schedule, shuffling, augmentation, validation) is the one
-    shared recipe.
+    shared recipe. ``view_logits``: the teacher's stored logits of every view (see
+    :func:`train`), replayed with the views.
     """
-    steps = int(np.ceil(len(data.x_train) / batch_size)) * epochs
-    trainer.compile(optimizer=make_optimizer(learning_rate, steps))
+    steps_per_epoch = int(np.ceil(len(data.x_train) / batch_size))
+    trainer.compile(optimizer=make_optimizer(learning_rate, steps_per_epoch * epochs))
     started = time.monotonic()
-    targets = trainer.make_targets(
-        data.x_train,
-        data.y_train,
-        cache_teacher=cache_teacher and not augment,
-        precomputed=precomputed,
-    )
-    train_set = make_tf_dataset(
-        data.x_train,
-        targets,
-        batch_size=batch_size,
-        shuffle=True,
-        seed=seed,
-        augment=augment,
-        flip=flip,
-    )
+    if augmentation is None:
+        targets = trainer.make_targets(
+            data.x_train, data.y_train, cache_teacher=cache_teacher, precomputed=precomputed
+        )
+        train_set = make_tf_dataset(
+            data.x_train, targets, batch_size=batch_size, shuffle=True, seed=seed
+        )
+    else:
+        plan = view_plan(data, augmentation, epochs)
+        train_set = view_batches(data, plan, batch_size, seed, view_logits)
     validation = None
     if len(data.x_val):
         validation = make_tf_dataset(
@@ -172,12 +204,51 @@ def fit_trainer(
     trainer.fit(
         train_set,
         epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
         initial_epoch=initial_epoch,
         validation_data=validation,
         verbose=0,
         callbacks=list(callbacks),
     )
     return time.monotonic() - started
+
+
+def view_batches(
+    data: SplitData, plan: ViewPlan, batch_size: int, seed: int, view_logits=None
+) -> tf.data.Dataset:
+    """Endless batches of replayed views, epoch after epoch (``fit`` counts the steps).
+
+    Each epoch shuffles the images and picks one view of each from the seed and the epoch
+    number alone (:meth:`ViewPlan.epoch_order`), so two runs with the same seed see the same
+    pixels in the same order whatever else differs. With ``view_logits`` every batch carries
+    the teacher's stored logits of exactly the views it shows.
+    """
+    images, labels = data.x_train, data.y_train
+
+    def batches():
+        epoch = 0
+        while True:
+            order, views = plan.epoch_order(seed, epoch)
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                view = views[index]
+                pixels = plan.render(images, index, view).astype(np.float32)
+                if view_logits is None:
+                    yield pixels, labels[index]
+                else:
+                    logits = view_logits[index, view].astype(np.float32)
+                    yield pixels, {LABELS_KEY: labels[index], TEACHER_KEY: {LOGITS: logits}}
+            epoch += 1
+
+    pixel_spec = tf.TensorSpec((None, *images.shape[1:]), tf.float32)
+    label_spec = tf.TensorSpec((None,), tf.as_dtype(labels.dtype))
+    if view_logits is None:
+        signature = (pixel_spec, label_spec)
+    else:
+        logit_spec = tf.TensorSpec((None, view_logits.shape[-1]), tf.float32)
+        signature = (pixel_spec, {LABELS_KEY: label_spec, TEACHER_KEY: {LOGITS: logit_spec}})
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return dataset.prefetch(2)
 
 
 def float_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:

@@ -36,19 +36,6 @@ def take_subset(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int):
     return x_small, y_small
 
 
-def augment_images(images, seed_stream, max_shift: int = 2, flip: bool = False):
-    """Random translation by up to ``max_shift`` pixels (pad + crop) and optional mirror."""
-    from tinykd._keras import tf
-
-    height, width = images.shape[1], images.shape[2]
-    padded = tf.pad(images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
-    cropped = tf.image.random_crop(padded, tf.shape(images), seed=seed_stream)
-    cropped = tf.ensure_shape(cropped, [None, height, width, images.shape[3]])
-    if flip:
-        cropped = tf.image.random_flip_left_right(cropped, seed=seed_stream)
-    return cropped
-
-
 def make_tf_dataset(
     x: np.ndarray,
     targets,
@@ -56,14 +43,12 @@ def make_tf_dataset(
     batch_size: int,
     shuffle: bool,
     seed: int,
-    augment: bool = False,
-    flip: bool = False,
 ):
-    """A batched tf.data pipeline over in-memory arrays.
+    """A batched tf.data pipeline over in-memory arrays (augmented training goes through
+    :func:`tinykd.training.view_batches` instead).
 
     ``targets`` may be a label array or a dict of arrays (labels plus cached teacher
-    outputs); they travel with their images through shuffling. Augmentation is applied per
-    batch on the fly, so cached teacher outputs must not be used with it.
+    outputs); they travel with their images through shuffling.
     """
     from tinykd._keras import tf
 
@@ -71,11 +56,6 @@ def make_tf_dataset(
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    if augment:
-        dataset = dataset.map(
-            lambda images, labels: (augment_images(images, seed, flip=flip), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

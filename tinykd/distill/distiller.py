@@ -212,6 +212,11 @@ class Distiller(keras.Model):
 
     # Teacher outputs: cached once, or computed per step.
     @property
+    def replays_teacher_logits(self) -> bool:
+        """Whether stored teacher logits are all the losses need (no features, no gradients)."""
+        return bool(self.distillation_losses) and set(self.teacher_tap_set.shapes) == {LOGITS}
+
+    @property
     def needs_labels_for_teacher(self) -> bool:
         return bool(self.teacher_tap_set and self.teacher_tap_set.gradients)
 

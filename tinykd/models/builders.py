@@ -83,6 +83,32 @@ def teacher_cnn(input_shape, num_classes: int, width: float = 1.0):
     return keras.Model(inputs, outputs, name="teacher_cnn")
 
 
+@MODELS.register("teacher_vgg")
+def teacher_vgg(input_shape, num_classes: int, width: float = 1.0):
+    """The demo's teacher: three VGG stages (32 | 64, 64 | 128, 128) with light dropout.
+
+    Chosen on the Fashion-MNIST validation split against ``teacher_cnn`` (its dropout
+    lightened to 0.1/0.2/0.3; 92.2 % with the original 0.2/0.3/0.4), both trained 20 epochs
+    on the demo's shifted views: 93.9 % vs 93.1 % (22.7 vs 18.7 M MACs). Depth is spent at
+    7×7 and 14×14, where it is cheap; the 28×28 stage has a single convolution.
+    """
+    inputs = keras.Input(input_shape)
+    x = conv_bn_relu(inputs, channels(32, width), name="block1_conv1")
+    x = _pool_if_large(x, name="block1_pool")
+    x = conv_bn_relu(x, channels(64, width), name="block2_conv1")
+    x = conv_bn_relu(x, channels(64, width), name="block2_conv2")
+    x = _pool_if_large(x, min_size=3, name="block2_pool")
+    x = layers.Dropout(0.1)(x)
+    x = conv_bn_relu(x, channels(128, width), name="block3_conv1")
+    x = conv_bn_relu(x, channels(128, width), name="block3_conv2")
+    x = layers.Dropout(0.2)(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(channels(128, width), activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="teacher_vgg")
+
+
 @MODELS.register("plain_cnn")
 def plain_cnn(input_shape, num_classes: int, width: float = 1.0):
     """The smallest useful student: two 3×3 convs with pooling and one dense layer."""

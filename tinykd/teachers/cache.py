@@ -37,8 +37,10 @@ def data_fingerprint(data) -> str:
     return digest.hexdigest()
 
 
-def teacher_cache_key(config, data) -> str:
-    """Everything that determines the trained teacher, hashed (the student's seed is not)."""
+def cache_key(config, data, augmentation) -> str:
+    """Everything that determines the trained teacher, hashed (the student's seed is not):
+    tinykd's version, every ``TeacherConfig`` field but ``NOT_IN_KEY``, the teacher's
+    ``augmentation`` and the data."""
     teacher = {
         key: value
         for key, value in dataclasses.asdict(config.teacher).items()
@@ -47,7 +49,7 @@ def teacher_cache_key(config, data) -> str:
     identity = {
         "version": __version__,
         "teacher": teacher,
-        "augment": [config.data.augment, config.data.flip],
+        "augmentation": repr(augmentation),
         "data": [data.name, data_fingerprint(data)],
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

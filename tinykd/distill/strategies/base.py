@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinykd._keras import keras, tf
+from tinykd.data.views import Augmentation
 from tinykd.distill.distiller import LABELS_KEY, TEACHER_KEY
 from tinykd.distill.losses import Batch, DistillationLoss, build_loss
 from tinykd.distill.losses.base import LOGITS
@@ -53,8 +54,7 @@ class Recipe:
     learning_rate: float
     seed: int
     cache_teacher: bool = True
-    augment: bool = False
-    flip: bool = False
+    augmentation: Augmentation | None = None
     callbacks: list = field(default_factory=list)
 
     def budget(self) -> dict:
@@ -64,8 +64,7 @@ class Recipe:
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
             "cache_teacher": self.cache_teacher,
-            "augment": self.augment,
-            "flip": self.flip,
+            "augmentation": self.augmentation,
         }
 
     def train(self, model, data: SplitData, *, seed: int | None = None, **distillation):

@@ -1,0 +1,130 @@
+"""Augmented views that can be replayed: the same view for the teacher and the student.
+
+A good teacher is *consistent* (Beyer et al., "Knowledge distillation: A good teacher is
+patient and consistent", CVPR 2022): the student must match the teacher's output on the
+exact image the teacher saw. Storing the teacher's outputs for a few augmented views per
+image and replaying those views (Shen & Xing, "A Fast Knowledge Distillation Framework for
+Visual Recognition", ECCV 2022) gives that at almost the cost of plain training: the teacher
+runs once per stored view instead of once per step.
+
+A :class:`ViewPlan` records, for ``views`` views of every training image, the augmentation
+parameters (shift and mirror), drawn from a seed. Every epoch each image shows one of its
+views, chosen from the run's seed and the epoch, so a scratch student and a distilled one
+with the same seed see exactly the same pixels in the same order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinykd.errors import TinyKDError
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Which augmentations a view may apply, and how many views each image has.
+
+    A view shifts the image by up to ``max_shift`` pixels in each direction (zero fill) and,
+    with ``flip``, may mirror it left-right. ``views`` views per image are drawn once and
+    replayed (the teacher's outputs for them can be stored); ``views = 0`` draws a fresh view
+    of every image each epoch instead (nothing can be stored then).
+    """
+
+    max_shift: int = 2
+    flip: bool = False
+    views: int = 16
+
+    def __post_init__(self):
+        if not isinstance(self.max_shift, int) or self.max_shift < 0:
+            raise TinyKDError(
+                f"max_shift must be a non-negative number of pixels, not {self.max_shift!r}."
+            )
+        if not isinstance(self.views, int) or self.views < 0:
+            raise TinyKDError(f"views must be 0 (fresh every epoch) or more, not {self.views!r}.")
+
+    @property
+    def fresh(self) -> bool:
+        return self.views == 0
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    """Augmentation parameters of ``views`` views per image: ``shifts[i, v] = (dy, dx)`` and
+    ``flips[i, v]``. View 0 of every image is the image itself."""
+
+    augmentation: Augmentation
+    shifts: np.ndarray  # (images, views, 2) int8
+    flips: np.ndarray  # (images, views) bool
+
+    @classmethod
+    def draw(cls, num_images: int, augmentation: Augmentation, seed: int, epochs: int = 1):
+        """``augmentation.views`` views per image, or one per epoch when they are fresh."""
+        views = max(1, epochs) if augmentation.fresh else augmentation.views
+        rng = np.random.default_rng([seed, 0x5EED])
+        shifts = rng.integers(
+            -augmentation.max_shift,
+            augmentation.max_shift + 1,
+            size=(num_images, views, 2),
+            dtype=np.int8,
+        )
+        flips = (
+            rng.random((num_images, views)) < 0.5
+            if augmentation.flip
+            else np.zeros((num_images, views), dtype=bool)
+        )
+        shifts[:, 0] = 0
+        flips[:, 0] = False
+        return cls(augmentation, shifts, flips)
+
+    @property
+    def num_images(self) -> int:
+        return self.shifts.shape[0]
+
+    @property
+    def views(self) -> int:
+        return self.shifts.shape[1]
+
+    def fingerprint(self) -> str:
+        """A short hash of every parameter (the key of stored teacher outputs)."""
+        digest = hashlib.sha256(self.shifts.tobytes() + self.flips.tobytes())
+        digest.update(repr(self.augmentation).encode())
+        return digest.hexdigest()[:16]
+
+    def render(self, images: np.ndarray, index: np.ndarray, view: np.ndarray) -> np.ndarray:
+        """The views ``view[j]`` of images ``index[j]`` (``images`` is the whole training set)."""
+        return render_views(
+            images[index],
+            self.shifts[index, view],
+            self.flips[index, view],
+            self.augmentation.max_shift,
+        )
+
+    def epoch_order(self, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image order, view of each image) for one epoch, from the run's seed and the epoch:
+        a random stored view, or with fresh views the epoch's own."""
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(self.num_images)
+        if self.augmentation.fresh:
+            return order, np.full(self.num_images, epoch % self.views)
+        return order, rng.integers(0, self.views, size=self.num_images)
+
+
+def render_views(
+    images: np.ndarray, shifts: np.ndarray, flips: np.ndarray, max_shift: int
+) -> np.ndarray:
+    """Shift each (N, H, W, C) image by ``shifts[n] = (dy, dx)`` pixels with zero fill, then
+    mirror it where ``flips[n]``; one vectorised gather, no Python loop per image."""
+    count, height, width = images.shape[:3]
+    if max_shift:
+        pad = [(0, 0), (max_shift, max_shift), (max_shift, max_shift)] + [(0, 0)] * (
+            images.ndim - 3
+        )
+        images = np.pad(images, pad)
+    rows = np.arange(height)[None, :, None] + max_shift - shifts[:, 0, None, None]
+    columns = np.arange(width)[None, None, :]
+    columns = np.where(flips[:, None, None], width - 1 - columns, columns)
+    columns = columns + max_shift - shifts[:, 1, None, None]
+    return images[np.arange(count)[:, None, None], rows, columns]
