@@ -120,7 +120,14 @@ class TeacherCacheEntry:
 
         if self._verified(self.manifest, {"model": self.model_file}) is None:
             return None
-        return keras.models.load_model(self.model_file, compile=False)
+        try:
+            return keras.models.load_model(self.model_file, compile=False)
+        except Exception as exc:  # intact bytes this Keras cannot read: rebuild it
+            self.say(
+                f"    the cached teacher {self.model_file} cannot be loaded ({exc}); rebuilding it"
+            )
+            self.manifest.unlink(missing_ok=True)
+            return None
 
     def store(self, model) -> None:
         """Save the finished teacher, then drop its checkpoint."""
