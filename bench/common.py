@@ -15,9 +15,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinykd.compress import convert_int8  # noqa: E402
 from tinykd.config import RunConfig, load_config  # noqa: E402
-from tinykd.measure import TflmModel, measure_arena  # noqa: E402
+from tinykd.export import Int8Artifact, convert_to_artifact  # noqa: E402
+from tinykd.measure import TflmModel  # noqa: E402
 from tinykd.models import build_model, profile_model  # noqa: E402
 from tinykd.pipeline import obtain_teacher, prepare_data  # noqa: E402
 from tinykd.progress import Progress  # noqa: E402
@@ -39,6 +39,9 @@ def bench_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run (digits, 2 epochs, 1 seed)"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a run-config override"
+    )
     return parser
 
 
@@ -56,7 +59,7 @@ def bench_config(args, **overrides) -> RunConfig:
     if args.quick:
         settings = ['data.dataset="digits"', "student.epochs=2", "teacher.epochs=2"]
         args.seeds = 1
-    settings += [f"{key}={value}" for key, value in overrides.items()]
+    settings += [f"{key}={value}" for key, value in overrides.items()] + list(args.set)
     from tinykd.cli import demo_config_path
 
     return load_config(demo_config_path(), settings)
@@ -103,17 +106,23 @@ def train_student(
     )
 
 
-def int8_tflm_accuracy(
-    model, data: SplitData, calibration_samples: int = 200, with_arena: bool = False
-):
-    """(int8 accuracy on the full test set in TFLM, .tflite bytes[, arena bytes])."""
-    tflite = convert_int8(
-        model, calibration_images=data.x_train, num_calibration_samples=calibration_samples
+def int8_artifact_and_accuracy(
+    model, data: SplitData, calibration_samples: int = 200
+) -> tuple[Int8Artifact, float]:
+    """The model's int8 artifact and its accuracy on the full test set in TFLM."""
+    artifact = convert_to_artifact(
+        model,
+        calibration_inputs=data.x_train,
+        num_calibration_samples=calibration_samples,
+        labels=data.class_names,
     )
-    accuracy = TflmModel(tflite).accuracy(data.x_test, data.y_test)
-    if with_arena:
-        return accuracy, len(tflite), measure_arena(tflite)
-    return accuracy, len(tflite)
+    return artifact, TflmModel(artifact).accuracy(data.x_test, data.y_test)
+
+
+def int8_tflm_accuracy(model, data: SplitData, calibration_samples: int = 200):
+    """(int8 accuracy on the full test set in TFLM, .tflite bytes)."""
+    artifact, accuracy = int8_artifact_and_accuracy(model, data, calibration_samples)
+    return accuracy, artifact.size_bytes
 
 
 def mean_std(values, scale: float = 100.0) -> str:
@@ -140,6 +149,7 @@ __all__ = [
     "describe",
     "float_accuracy",
     "header",
+    "int8_artifact_and_accuracy",
     "int8_tflm_accuracy",
     "load_bench_data_and_teacher",
     "mean_std",

@@ -16,12 +16,12 @@ import gzip
 import time
 from dataclasses import dataclass
 
-import numpy as np
 from common import (
     bench_arguments,
     bench_config,
     describe,
     float_accuracy,
+    int8_artifact_and_accuracy,
     load_bench_data_and_teacher,
     train_student,
 )
@@ -29,14 +29,14 @@ from common import (
 from tinykd.compress import (
     FineTune,
     channel_prune_distill,
-    convert_int8,
     fine_tune,
     magnitude_prune_distill,
     qat_distill,
     weight_sparsity,
 )
+from tinykd.distill import build_loss
+from tinykd.export import Int8Artifact
 from tinykd.export.parity import parity_report
-from tinykd.measure import TflmModel, measure_arena
 from tinykd.models import build_model, profile_model
 
 FIT_BOARDS = ("nano33ble", "pico")
@@ -55,7 +55,7 @@ class Row:
     agreement: float | None
     max_lsb: int | None
     seconds: float
-    operators: tuple = ()
+    artifact: Int8Artifact | None = None  # int8 rows only
 
 
 def _copy(model):
@@ -71,32 +71,27 @@ def measure(step, model, architecture, data, calibration, seconds, quantize=True
     from tinykd._keras import tf
 
     if quantize:
-        tflite = convert_int8(
-            model, calibration_images=data.x_train, num_calibration_samples=calibration
-        )
-        tflm = TflmModel(tflite)
-        int8 = tflm.accuracy(data.x_test, data.y_test)
-        parity = parity_report(tflite, data.x_test)
+        artifact, int8 = int8_artifact_and_accuracy(model, data, calibration)
+        parity = parity_report(artifact.tflite, data.x_test)
         agreement, max_lsb = parity.class_agreement, parity.max_lsb_difference
-        operators = tflm.info.operators
-    else:
-        tflite = bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-        int8 = agreement = max_lsb = None
-        operators = ()
+    else:  # the float model: its .tflite size and arena, for comparison
+        float_tflite = bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+        artifact, int8, agreement, max_lsb = None, None, None, None
+    measured = artifact or Int8Artifact(float_tflite, name=step)
     profile = profile_model(architecture)
     row = Row(
         step=step,
         float_accuracy=float_accuracy(model, data.x_test, data.y_test),
         int8_accuracy=int8,
-        tflite_bytes=len(tflite),
-        gzip_bytes=len(gzip.compress(tflite, 9)),
-        arena_bytes=measure_arena(tflite),
+        tflite_bytes=measured.size_bytes,
+        gzip_bytes=len(gzip.compress(measured.tflite, 9)),
+        arena_bytes=measured.arena.minimum_bytes,
         macs=profile.macs,
         params=profile.params,
         agreement=agreement,
         max_lsb=max_lsb,
         seconds=seconds,
-        operators=operators,
+        artifact=artifact,
     )
     accuracy = "—" if int8 is None else f"{100 * int8:.2f}"
     print(
@@ -107,26 +102,18 @@ def measure(step, model, architecture, data, calibration, seconds, quantize=True
     return row
 
 
-def fit_lines(rows: list[Row], data) -> list[str]:
+def fit_lines(rows: list[Row]) -> list[str]:
     """Fits-the-board check of every int8 row on a few boards."""
     from tinykd.boards import load_board
-    from tinykd.export.fit import check_fit, misfit_message
-    from tinykd.measure.arena import arena_with_margin
+    from tinykd.export.fit import check_artifact_fit, misfit_message
 
-    input_bytes = int(np.prod(data.input_shape))
     lines = []
     for name in FIT_BOARDS:
         board = load_board(name)
         for row in rows:
-            if row.int8_accuracy is None:
+            if row.artifact is None:
                 continue
-            report = check_fit(
-                board,
-                model_bytes=row.tflite_bytes,
-                operators=row.operators,
-                arena_bytes=arena_with_margin(row.arena_bytes),
-                input_bytes=input_bytes,
-            )
+            report = check_artifact_fit(board, row.artifact)
             verdict = "fits" if report.fits else misfit_message(report, row.step)
             lines.append(f"- {board.name} / {row.step}: {verdict}; {'; '.join(report.lines())}")
     return lines
@@ -220,11 +207,12 @@ def main() -> None:
         f"# Compressing one distilled student\n\n{data.name} ({data.source}): "
         f"{len(data.x_train):,} train / {len(data.x_test):,} test (whole test set for every "
         f"figure). Student {describe(reference)}, distilled for {config.student.epochs} epochs "
-        f"(KD, T = {kd[0].get('temperature')}); every compressed row fine-tunes that student "
+        f"(KD, T = {float(build_loss(**kd[0]).temperature.numpy()):g}); every compressed row fine-tunes that student "
         f"under the same teacher for {args.fine_tune_epochs} epochs (lr {args.fine_tune_lr}, "
         f"cosine; {args.channel_lr} after channel pruning); the last row trains the pruned "
         f"architecture from scratch with the student's recipe instead. 1 seed; {minutes:.0f} min on a shared 2-core machine. int8 accuracy in the "
-        "TFLM host interpreter; arena = TFLM's measured minimum; TFLM=LiteRT: predicted-class "
+        "TFLM host interpreter; arena = TFLM's measured minimum (host, 64-bit: an upper bound "
+        "for 32-bit boards); TFLM=LiteRT: predicted-class "
         "agreement with LiteRT (reference kernels) and the largest output difference.\n"
     )
     teacher_accuracy = float_accuracy(teacher, data.x_test, data.y_test)
@@ -262,8 +250,8 @@ def main() -> None:
         f"{100 * rows[6].int8_accuracy:.2f} % for the same architecture distilled from scratch "
         f"for {config.student.epochs} epochs."
     )
-    print("\nFits-the-board check (arena rounded to 16 bytes, default stack margin):")
-    print("\n".join(fit_lines(rows, data)))
+    print("\nFits-the-board check (the firmware's arena: minimum + margin; default stack margin):")
+    print("\n".join(fit_lines(rows)))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ per epoch (distill_vs_scratch.png).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from common import (
@@ -52,11 +53,16 @@ def main() -> None:
     teacher_val = float_accuracy(teacher, data.x_val, data.y_val)
     progress.say(f"teacher float: validation {teacher_val:.2%}, test {teacher_test:.2%}")
 
+    # With mixup, scratch gets it too (the same views), and a second scratch student shows
+    # what plain training does without it (mixup can hurt a small model trained alone).
+    roles = {"scratch": augmentation, "distilled": augmentation}
+    if augmentation is not None and augmentation.mixup > 0:
+        roles["scratch_no_mixup"] = replace(augmentation, mixup=0.0)
     rows = []
     for width in args.widths:
         for seed in range(args.seeds):
             row = {"width": width, "seed": seed}
-            for role in ("scratch", "distilled"):
+            for role, views in roles.items():
                 history = keras.callbacks.History()
                 run = train_student(
                     config,
@@ -65,7 +71,7 @@ def main() -> None:
                     width=width,
                     teacher=teacher,
                     losses=losses if role == "distilled" else (),
-                    augmentation=augmentation,
+                    augmentation=views,
                     callbacks=[history, progress.epoch_callback(f"×{width} seed {seed} {role}")],
                     progress=progress,
                 )
@@ -161,6 +167,13 @@ def report_table(summary: dict) -> str:
             f"| plain_cnn ×{width:g} | {rows[0]['distilled']['tflite_bytes']:,} | {mean_std(scratch)} | "
             f"{mean_std(distilled)} | {', '.join(f'{g:+.2f}' for g in gains)} | {mean_gain:+.2f} | {closed} |"
         )
+        if "scratch_no_mixup" in rows[0]:
+            alone = [row["scratch_no_mixup"]["int8_test"] for row in rows]
+            versus = [100 * (d - s) for d, s in zip(distilled, alone)]
+            lines.append(
+                f"| ↳ scratch without mixup | | {mean_std(alone)} | | "
+                f"{', '.join(f'{g:+.2f}' for g in versus)} | {sum(versus) / len(versus):+.2f} | |"
+            )
     timing = summary["timing"]
     base = timing["scratch"]
     lines.append("")

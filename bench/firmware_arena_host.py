@@ -20,26 +20,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tinykd.boards import load_board  # noqa: E402
-from tinykd.export import render_model_files  # noqa: E402
+from tinykd.export import ArenaPlan, Int8Artifact  # noqa: E402
 from tinykd.firmware.host_firmware import build_host_firmware  # noqa: E402
 from tinykd.firmware.render import render_project  # noqa: E402
-from tinykd.measure import measure_arena  # noqa: E402
 
 
 def initialises(tflite: bytes, arena: int, work: Path) -> bool:
-    labels = [str(i) for i in range(_classes(tflite))]
-    files = render_model_files(tflite, model_name="bench", class_labels=labels, arena_size=arena)
-    project = render_project(load_board("emulated"), files, work / f"arena-{arena}", kind="host")
+    """Whether the firmware built with exactly ``arena`` bytes (a multiple of 16) starts."""
+    artifact = Int8Artifact(tflite, name="bench", arena=ArenaPlan(arena, 0))
+    project = render_project(load_board("emulated"), artifact, work / f"arena-{arena}", kind="host")
     output = subprocess.run(
         [str(build_host_firmware(project))], input=b"tkd-info%", capture_output=True
     ).stdout
     return re.search(rb"m-tkd-runtime-status-\[0\]", output) is not None
-
-
-def _classes(tflite: bytes) -> int:
-    from tinykd.export import describe_tflite
-
-    return describe_tflite(tflite).output.shape[-1]
 
 
 def main() -> None:
@@ -49,7 +42,7 @@ def main() -> None:
         else ROOT / "tests/firmware/fixtures/digits_ds_cnn.tflite"
     )
     tflite = path.read_bytes()
-    python_minimum = measure_arena(tflite)
+    python_minimum = Int8Artifact(tflite, name=path.stem).arena.minimum_bytes
     with tempfile.TemporaryDirectory() as work:
         low, high = python_minimum // 32, (python_minimum * 2 + 15) // 16  # 16-byte units
         if not initialises(tflite, high * 16, Path(work)):
@@ -60,9 +53,7 @@ def main() -> None:
                 (low, middle) if initialises(tflite, middle * 16, Path(work)) else (middle, high)
             )
     print(f"model                            {path.name} ({len(tflite):,} bytes)")
-    print(
-        f"Python interpreter exact minimum {python_minimum:,} bytes (tinykd.measure.measure_arena)"
-    )
+    print(f"Python interpreter exact minimum {python_minimum:,} bytes (tinykd.export.arena)")
     print(f"host-compiled firmware minimum   {high * 16:,} bytes (16-byte steps)")
     print(f"difference                       {high * 16 / python_minimum - 1:+.1%}")
 

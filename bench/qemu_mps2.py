@@ -4,7 +4,7 @@ For each TFLM tree given, builds the benchmark firmware (core + mps2 HAL + TFLM 
 with arm-none-eabi-gcc, runs the first --limit test samples through it in QEMU via the
 serial harness, and prints: agreement with the TFLM Python interpreter (sample for
 sample), accuracy, instructions per inference (qemu -icount shift=0: instructions, not
-cycles), arena used, and flash (text + data of the firmware, and the model's share).
+cycles), the arena used on the 32-bit device (next to the host (64-bit) minimum), and flash (text + data of the firmware, and the model's share).
 
     python bench/qemu_mps2.py --run runs/demo --tflm reference=$TFLM_REF --tflm cmsis_nn=$TFLM_CMSIS
 """
@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tinykd.boards import load_board  # noqa: E402
-from tinykd.firmware.deploy import model_files_from_tflite  # noqa: E402
+from tinykd.export import Int8Artifact  # noqa: E402
 from tinykd.firmware.qemu_bench import run_emulated  # noqa: E402
 from tinykd.firmware.tflm_library import find_tflm_tree  # noqa: E402
 from tinykd.measure.harness.benchmark import load_bench_data  # noqa: E402
@@ -46,9 +46,10 @@ def main() -> None:
     tflite = (run_dir / f"{args.student}.tflite").read_bytes()
     progress = Progress()
     data = load_bench_data(run_dir=run_dir, dataset=None, limit=args.limit, progress=progress)
-    inputs = TflmModel(tflite).quantize(data.x)
-    host = TflmModel(tflite).predict_int8(data.x).argmax(axis=1)
-    files = model_files_from_tflite(tflite, name=args.student, labels=list(data.class_names))
+    artifact = Int8Artifact(tflite, name=args.student, labels=data.class_names)
+    reference = TflmModel(artifact)
+    inputs = reference.quantize(data.x)
+    host = reference.predict_int8(data.x).argmax(axis=1)
     board = load_board(args.board)
     print(
         f"{args.student} of {run_dir}: {len(tflite):,}-byte .tflite, {len(inputs):,} test samples"
@@ -61,8 +62,7 @@ def main() -> None:
         started = time.monotonic()
         result = run_emulated(
             board,
-            tflite,
-            files,
+            artifact,
             inputs,
             tflm=tree,
             out_dir=Path("build") / "qemu_bench" / label,

@@ -40,6 +40,7 @@ EXTRA_ABLATIONS = {
             "name": "hint",
             "weight": 1.0,
             "projection": "conv1x1",
+            "regressor": "linear",
             "teacher_tap": tap,
             "student_tap": tap,
         }

@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   dataset-fashion-mnist gcc g++
   qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
+  clang libclang-rt-dev
 )
 
 if command -v apt-get >/dev/null 2>&1; then

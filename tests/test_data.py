@@ -190,11 +190,15 @@ def test_split_is_seeded_stratified_and_complete():
     first = split_validation(x, y, 0.1, seed=3)
     again = split_validation(x, y, 0.1, seed=3)
     other = split_validation(x, y, 0.1, seed=4)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=False))
-    assert not np.array_equal(first[3], other[3]) or not np.array_equal(first[2], other[2])
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     x_train, y_train, x_val, y_val = first
+    # Another seed holds out other samples (x is each sample's index).
+    assert set(x_val.ravel().tolist()) != set(other[2].ravel().tolist())
     assert np.bincount(y_val).tolist() == [10] * 10
     assert sorted(np.concatenate([x_train, x_val]).ravel().tolist()) == list(range(1000))
+    # Images and labels stay paired: sample i has label i mod 10 on both sides.
+    for images, labels in ((x_train, y_train), (x_val, y_val)):
+        assert np.array_equal(labels, images.ravel().astype(int) % 10)
 
 
 def test_subset_keeps_class_balance():

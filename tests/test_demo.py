@@ -43,11 +43,21 @@ def test_quick_demo_on_digits_writes_a_complete_run(tmp_path):
         )
     for role in ("scratch", "distilled"):
         assert sorted(p.name for p in (out / f"{role}_c").iterdir()) == [
+            "artifact.json",
+            "model.tflite",
             "model_data.cc",
             "model_data.h",
             "model_settings.h",
             "op_resolver.h",
         ]
+        # the arena policy, by hand: host minimum + max(512, 10 %), rounded up to 16
+        minimum = next(m for m in report["models"] if m["role"] == role)["arena_bytes"]
+        firmware_arena = (minimum + max(512, minimum // 10) + 15) // 16 * 16
+        settings = (out / f"{role}_c" / "model_settings.h").read_text()
+        assert f"#define TKD_ARENA_SIZE {firmware_arena}\n" in settings
+        assert f"#define TKD_ARENA_MIN_HOST_BYTES {minimum}\n" in settings
+        manifest = json.loads((out / f"{role}_c" / "artifact.json").read_text())
+        assert manifest["arena"]["size_bytes"] == firmware_arena
     assert "| plain_cnn | distilled |" in (out / "report.md").read_text()
     assert not list(out.rglob("*.tmp")), "no half-written files"
     assert re.search(r"\| teacher_cnn \| teacher \|", result.stdout)

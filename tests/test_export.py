@@ -1,4 +1,5 @@
-"""Generated C sources, the op resolver and the measured arena."""
+"""Generated C sources, the op resolver, model settings and model folders (the arena
+search itself: tests/test_arena.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,24 @@ import numpy as np
 import pytest
 
 from tinykd.errors import TinyKDError
-from tinykd.export import c_array_sources, describe_tflite, model_hash, render_model_files
+from tinykd.export import (
+    ArenaPlan,
+    Int8Artifact,
+    artifact_from_file,
+    c_array_sources,
+    describe_tflite,
+    load_model_folder,
+    model_hash,
+    render_model_files,
+    write_model_folder,
+)
 from tinykd.export.tflm_ops import resolver_methods
-from tinykd.measure import TflmModel, arena_allocates, measure_arena, quantize_inputs
+from tinykd.measure import TflmModel, quantize_inputs
+
+
+def artifact_of(tflite: bytes, labels=None) -> Int8Artifact:
+    """An artifact with a given 4 KB arena (3,584 + 512), so no test here measures one."""
+    return Int8Artifact(tflite, name="t", labels=labels, arena=ArenaPlan(3584, 512))
 
 
 def _bytes_from_c_source(source: str) -> bytes:
@@ -32,9 +48,7 @@ def test_c_array_parses_back_to_identical_bytes(tiny_int8_model):
 
 def test_op_resolver_lists_exactly_the_models_operators(tiny_int8_model):
     _, tflite = tiny_int8_model
-    files = render_model_files(
-        tflite, model_name="t", class_labels=[str(i) for i in range(10)], arena_size=4096
-    )
+    files = render_model_files(artifact_of(tflite))
     resolver = files["op_resolver.h"]
     calls = re.findall(r"resolver\.(Add\w+)\(\)", resolver)
     # plain_cnn: conv → pool → conv → flatten (reshape) → dense
@@ -49,13 +63,15 @@ def test_model_settings_header_carries_quantization_and_labels(tiny_int8_model):
     _, tflite = tiny_int8_model
     info = describe_tflite(tflite)
     labels = [f"class {i}" for i in range(10)]
-    settings = render_model_files(tflite, model_name="t", class_labels=labels, arena_size=4096)[
-        "model_settings.h"
-    ]
+    settings = render_model_files(artifact_of(tflite, labels))["model_settings.h"]
     assert "#define TKD_INPUT_BYTES 64" in settings
     assert f"#define TKD_INPUT_ZERO_POINT {info.input.zero_point}" in settings
     assert f'#define TKD_MODEL_HASH "{model_hash(tflite)}"' in settings
     assert '"class 9"' in settings and "#define TKD_ARENA_SIZE 4096" in settings
+    # the arena's two terms are written beside it
+    assert "#define TKD_ARENA_MIN_HOST_BYTES 3584" in settings
+    assert "#define TKD_ARENA_MARGIN_BYTES 512" in settings
+    assert "host (64-bit) upper bound" in settings
 
 
 def test_unsupported_operator_is_named():
@@ -66,15 +82,35 @@ def test_unsupported_operator_is_named():
 def test_label_count_mismatch_is_an_error(tiny_int8_model):
     _, tflite = tiny_int8_model
     with pytest.raises(TinyKDError, match="3 class labels for a model with 10 outputs"):
-        render_model_files(tflite, model_name="t", class_labels=["a", "b", "c"], arena_size=4096)
+        render_model_files(artifact_of(tflite, ["a", "b", "c"]))
 
 
-def test_reported_arena_is_the_exact_minimum(tiny_int8_model):
+def test_a_model_folder_reads_back_as_the_same_artifact(tiny_int8_model, tmp_path):
     _, tflite = tiny_int8_model
-    arena = measure_arena(tflite)
-    assert 0 < arena < 64 * 1024
-    assert arena_allocates(tflite, arena)
-    assert not arena_allocates(tflite, arena - 1)
+    written = artifact_of(tflite, [f"c{i}" for i in range(10)])
+    folder = write_model_folder(written, tmp_path / "model_c")
+    read = load_model_folder(folder)
+    assert (read.tflite, read.name, read.labels, read.arena) == (
+        tflite,
+        "t",
+        tuple(f"c{i}" for i in range(10)),
+        ArenaPlan(3584, 512),
+    )
+    assert render_model_files(read) == render_model_files(written)
+    assert (folder / "model_settings.h").read_text() == render_model_files(written)[
+        "model_settings.h"
+    ]
+    # a run's distilled.tflite beside distilled_c/: the recorded arena, not a new measurement
+    (tmp_path / "model.tflite").write_bytes(tflite)
+    beside = artifact_from_file(tmp_path / "model.tflite", name="distilled")
+    assert (beside.name, beside.arena, beside.labels) == (
+        "distilled",
+        ArenaPlan(3584, 512),
+        read.labels,
+    )
+    (folder / "model.tflite").write_bytes(tflite[:-1] + b"\x00")
+    with pytest.raises(TinyKDError, match="is not the model"):
+        load_model_folder(folder)
 
 
 def test_input_quantization_rounds_half_away_from_zero():

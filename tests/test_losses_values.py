@@ -18,6 +18,7 @@ from tinykd.distill.distiller import ModelTaps
 from tinykd.distill.losses import Batch, build_loss
 from tinykd.distill.losses.sparsity import activation_agreement
 from tinykd.distill.losses.weights import fixed_projections, selection_matrix
+from tinykd.errors import TinyKDError
 
 
 def fixed(shape, phase: float = 0.0, scale: float = 1.0) -> np.ndarray:
@@ -30,7 +31,9 @@ def fixed(shape, phase: float = 0.0, scale: float = 1.0) -> np.ndarray:
 LABELS = np.array([2, 0, 1], dtype=np.int64)
 
 
-def value_of(loss, teacher: dict, student: dict, labels=LABELS, shapes=True) -> float:
+def value_of(
+    loss, teacher: dict, student: dict, labels=LABELS, shapes=True, training=False
+) -> float:
     if shapes:
         loss.build_for(
             {k: (None, *np.shape(v)[1:]) for k, v in teacher.items()},
@@ -38,7 +41,8 @@ def value_of(loss, teacher: dict, student: dict, labels=LABELS, shapes=True) -> 
         )
     teacher = {k: tf.constant(v) for k, v in teacher.items()}
     student = {k: tf.constant(v) for k, v in student.items()}
-    return float(loss.compute_loss(teacher, student, Batch(None, tf.constant(labels))))
+    batch = Batch(None, tf.constant(labels), training=training)
+    return float(loss.compute_loss(teacher, student, batch))
 
 
 def softmax(values):
@@ -72,13 +76,43 @@ def numpy_dkd_terms(t_row, s_row, label, temperature):
     return tckd, nckd, pt
 
 
-def test_kd_and_logit_mse_match_numpy():
+def test_kd_matches_numpy():
     teacher, student = {"logits": TEACHER_LOGITS}, {"logits": STUDENT_LOGITS}
     assert value_of(build_loss("kd", temperature=3.0), teacher, student) == pytest.approx(
         numpy_kd(TEACHER_LOGITS, STUDENT_LOGITS, 3.0), rel=1e-5
     )
-    expected = np.mean([(s - t) ** 2 for s, t in zip(STUDENT_LOGITS.flat, TEACHER_LOGITS.flat)])
-    assert value_of(build_loss("logit_mse"), teacher, student) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kd_default_temperature_is_four():
+    teacher, student = {"logits": TEACHER_LOGITS}, {"logits": STUDENT_LOGITS}
+    assert value_of(build_loss("kd"), teacher, student) == pytest.approx(
+        numpy_kd(TEACHER_LOGITS, STUDENT_LOGITS, 4.0), rel=1e-5
+    )
+
+
+def numpy_logit_regression(teacher, student):
+    """Ba & Caruana's objective: half the squared L2 distance of the logits, batch mean."""
+    total = 0.0
+    for t_row, s_row in zip(teacher, student):
+        total += 0.5 * sum((float(s) - float(t)) ** 2 for s, t in zip(s_row, t_row))
+    return total / len(teacher)
+
+
+def test_logit_mse_is_half_the_summed_square_by_default_and_the_mean_on_request():
+    teacher, student = {"logits": TEACHER_LOGITS}, {"logits": STUDENT_LOGITS}
+    # By hand for the first sample: teacher (0.887, 2.573, 2.945, 1.812), student (1.893,
+    # 0.977, −0.437, −1.628): ½ (1.006² + 1.596² + 3.382² + 3.44²) = ½ · 26.830776.
+    assert numpy_logit_regression(TEACHER_LOGITS[:1], STUDENT_LOGITS[:1]) == pytest.approx(
+        13.415388, rel=1e-6
+    )
+    assert value_of(build_loss("logit_mse"), teacher, student) == pytest.approx(
+        numpy_logit_regression(TEACHER_LOGITS, STUDENT_LOGITS), rel=1e-6
+    )
+    mean = np.mean([(s - t) ** 2 for s, t in zip(STUDENT_LOGITS.flat, TEACHER_LOGITS.flat)])
+    value = value_of(build_loss("logit_mse", reduction="mean"), teacher, student)
+    assert value == pytest.approx(mean, rel=1e-6)
+    with pytest.raises(TinyKDError, match="reduction must be one of half_sum, mean"):
+        build_loss("logit_mse", reduction="sum")
 
 
 def test_decoupled_kd_matches_numpy_and_recomposes_classic_kd():
@@ -151,8 +185,59 @@ PROJECTION_KERNEL = fixed((2, 5), 0.5)
 PROJECTION_BIAS = fixed((5,), 1.1, 0.1)
 
 
-def test_hint_with_projection_matches_numpy():
+def numpy_batch_norm(maps, gamma, beta, mean=None, variance=None, epsilon=1e-3):
+    """Per channel: (x − μ) / √(σ² + ε) · γ + β, with μ, σ² over batch and positions (the
+    batch's biased statistics) unless given (the moving averages)."""
+    out = np.zeros(maps.shape)
+    for c in range(maps.shape[-1]):
+        values = [float(v) for v in maps[..., c].flat]
+        if mean is None:
+            mu = sum(values) / len(values)
+            var = sum((v - mu) ** 2 for v in values) / len(values)
+        else:
+            mu, var = float(mean[c]), float(variance[c])
+        out[..., c] = gamma[c] * (maps[..., c] - mu) / math.sqrt(var + epsilon) + beta[c]
+    return out
+
+
+BN_GAMMA, BN_BETA = fixed((5,), 0.4, 0.5) + 1.0, fixed((5,), 2.0, 0.3)
+BN_MOVING_MEAN, BN_MOVING_VARIANCE = fixed((5,), 1.0, 0.2), fixed((5,), 3.0, 0.5) + 1.0
+
+
+def set_regressor(loss, kernel):
+    """A bias-free 1×1 kernel, then γ, β and moving statistics of the regressor's BN."""
+    loss.alignment.projector.set_weights([kernel.reshape(1, 1, *kernel.shape)])
+    loss.alignment.normalization.set_weights(
+        [BN_GAMMA, BN_BETA, BN_MOVING_MEAN, BN_MOVING_VARIANCE]
+    )
+
+
+def test_hint_regressor_is_conv_batch_norm_relu_by_default():
     loss = build_loss("hint", teacher_tap="t", student_tap="s", projection="conv1x1")
+    loss.build_for({"t": (None, 4, 4, 5)}, {"s": (None, 4, 4, 2)})
+    assert loss.alignment.regressor == "batch_norm_relu"
+    set_regressor(loss, PROJECTION_KERNEL)
+    projected = numpy_project(STUDENT_MAP, PROJECTION_KERNEL, np.zeros(5))
+    for training, statistics in ((False, (BN_MOVING_MEAN, BN_MOVING_VARIANCE)), (True, ())):
+        regressed = np.maximum(numpy_batch_norm(projected, BN_GAMMA, BN_BETA, *statistics), 0)
+        expected = np.mean((regressed - TEACHER_MAP) ** 2)
+        value = value_of(
+            loss, {"t": TEACHER_MAP}, {"s": STUDENT_MAP}, shapes=False, training=training
+        )
+        assert value == pytest.approx(expected, rel=1e-5), f"training={training}"
+    # The training call moved the moving mean 1 % (momentum 0.99) towards the batch mean.
+    batch_mean = [np.mean(projected[..., c]) for c in range(5)]
+    np.testing.assert_allclose(
+        loss.alignment.normalization.moving_mean.numpy(),
+        [0.99 * m + 0.01 * b for m, b in zip(BN_MOVING_MEAN, batch_mean)],
+        rtol=1e-5,
+    )
+
+
+def test_hint_with_a_linear_regressor_matches_numpy():
+    loss = build_loss(
+        "hint", teacher_tap="t", student_tap="s", projection="conv1x1", regressor="linear"
+    )
     loss.build_for({"t": (None, 4, 4, 5)}, {"s": (None, 4, 4, 2)})
     set_projection(loss, PROJECTION_KERNEL, PROJECTION_BIAS)
     projected = numpy_project(STUDENT_MAP, PROJECTION_KERNEL, PROJECTION_BIAS)
@@ -164,7 +249,9 @@ def test_hint_with_projection_matches_numpy():
 
 def test_hint_on_vectors_uses_a_dense_regressor():
     teacher, student = fixed((3, 5), 0.3), fixed((3, 2), 1.2)
-    loss = build_loss("hint", teacher_tap="t", student_tap="s", projection="auto")
+    loss = build_loss(
+        "hint", teacher_tap="t", student_tap="s", projection="auto", regressor="linear"
+    )
     loss.build_for({"t": (None, 5)}, {"s": (None, 2)})
     assert isinstance(loss.alignment.projector, keras.layers.Dense)
     set_projection(loss, PROJECTION_KERNEL, PROJECTION_BIAS)
@@ -348,18 +435,32 @@ def test_fsp_matches_numpy_with_pooling_and_projection():
 
 
 # Sparsity patterns.
+def numpy_boundary_violations(teacher, student, margin):
+    """Per unit: the squared hinge on the teacher's side of zero (AB's alternative loss)."""
+    return [
+        (max(0.0, margin - s) ** 2 if t > 0 else max(0.0, margin + s) ** 2)
+        for t, s in zip(teacher.flat, student.flat)
+    ]
+
+
 def test_activation_boundary_loss_and_agreement_match_numpy():
     teacher = fixed((3, 4, 4, 5), 0.8, 2.0)
     student = fixed((3, 4, 4, 5), 1.3, 2.0)
     margin = 0.5
-    violations = [
-        (max(0.0, margin - s) ** 2 if t > 0 else max(0.0, margin + s) ** 2)
-        for t, s in zip(teacher.flat, student.flat)
-    ]
+    violations = numpy_boundary_violations(teacher, student, margin)
     loss = build_loss("activation_boundary", teacher_tap="t", student_tap="s", margin=margin)
+    # The reference's scale: summed over the units, divided by the batch (3), weight 3/1000.
     assert value_of(loss, {"t": teacher}, {"s": student}) == pytest.approx(
+        sum(violations) / 3, rel=1e-5
+    )
+    assert float(loss.weight.numpy()) == pytest.approx(0.003)
+    mean = build_loss(
+        "activation_boundary", teacher_tap="t", student_tap="s", margin=margin, reduction="mean"
+    )
+    assert value_of(mean, {"t": teacher}, {"s": student}) == pytest.approx(
         np.mean(violations), rel=1e-5
     )
+    assert float(mean.weight.numpy()) == 1.0, "the earlier form keeps its weight of 1"
     agreement = np.mean([(t > 0) == (s > 0) for t, s in zip(teacher.flat, student.flat)])
     assert float(activation_agreement(tf.constant(teacher), tf.constant(student))) == pytest.approx(
         agreement
@@ -369,6 +470,20 @@ def test_activation_boundary_loss_and_agreement_match_numpy():
     # Patterns that agree beyond the margin cost nothing and agree fully.
     same = np.sign(teacher) * (margin + 1.0)
     assert value_of(loss, {"t": teacher}, {"s": same}) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_activation_boundary_connector_is_conv_and_batch_norm_without_relu():
+    teacher = fixed((3, 4, 4, 5), 0.8, 2.0)
+    loss = build_loss("activation_boundary", teacher_tap="t", student_tap="s", projection="auto")
+    loss.build_for({"t": (None, 4, 4, 5)}, {"s": (None, 4, 4, 2)})
+    assert loss.alignment.regressor == "batch_norm"
+    set_regressor(loss, PROJECTION_KERNEL)
+    projected = numpy_project(STUDENT_MAP, PROJECTION_KERNEL, np.zeros(5))
+    connected = numpy_batch_norm(projected, BN_GAMMA, BN_BETA)  # signed: no ReLU
+    assert connected.min() < -0.5
+    expected = sum(numpy_boundary_violations(teacher, connected, 1.0)) / 3
+    value = value_of(loss, {"t": teacher}, {"s": STUDENT_MAP}, shapes=False, training=True)
+    assert value == pytest.approx(expected, rel=1e-5)
 
 
 # Gradients: linear models have closed-form input gradients.

@@ -139,3 +139,64 @@ def test_scratch_and_distilled_batches_show_the_same_pixels(small_teacher_and_da
         np.testing.assert_allclose(
             targets["teacher"]["logits"].numpy(), expected, rtol=2e-3, atol=2e-3
         )
+
+
+def test_mixup_views_blend_two_shifted_images_and_their_labels():
+    rng = np.random.default_rng(2)
+    images = rng.random((40, 6, 6, 1)).astype(np.float32)
+    labels = np.arange(40) % 4
+    plan = ViewPlan.draw(40, Augmentation(max_shift=1, flip=True, views=3, mixup=0.4), seed=1)
+    assert (plan.lambdas[:, 0] == 1).all() and (plan.lambdas >= 0.5).all()
+    assert (plan.lambdas[:, 1:] < 1).any()
+    index, view = np.arange(40), np.array([0, 1, 2] * 13 + [1])
+    mixed = plan.render(images, index, view)
+    distributions = plan.soft_labels(labels, index, view, num_classes=4)
+    for n in range(40):
+        v, partner, share = view[n], plan.partners[n, view[n]], plan.lambdas[n, view[n]]
+        dy, dx = map(int, plan.shifts[n, v])
+        expected = share * shifted_by_loops(images[n], dy, dx, plan.flips[n, v]) + (
+            1 - share
+        ) * shifted_by_loops(images[partner], dy, dx, plan.flips[n, v])
+        np.testing.assert_allclose(mixed[n], expected, rtol=1e-6)
+        expected_labels = np.zeros(4)
+        expected_labels[labels[n]] += share
+        expected_labels[labels[partner]] += 1 - share
+        np.testing.assert_allclose(distributions[n], expected_labels, rtol=1e-6)
+
+
+def test_training_on_mixed_views_with_and_without_a_teacher(
+    small_teacher_and_data, tmp_path, monkeypatch
+):
+    from tinykd.models import build_model
+    from tinykd.training import SplitData, train
+
+    monkeypatch.setenv("TINYKD_CACHE_DIR", str(tmp_path))
+    teacher, images, labels = small_teacher_and_data
+    data = SplitData(
+        images,
+        labels,
+        images[:16],
+        labels[:16],
+        images[:16],
+        labels[:16],
+        list("0123456789"),
+        "digits",
+        "sklearn",
+    )
+    augmentation = Augmentation(max_shift=1, views=2, mixup=0.4)
+    for losses in ([], [{"name": "kd", "temperature": 1.0}]):
+        student = build_model("plain_cnn", images.shape[1:], 10, seed=0)
+        before = student.get_weights()[0].copy()
+        result = train(
+            student,
+            data,
+            epochs=1,
+            batch_size=32,
+            learning_rate=1e-3,
+            seed=0,
+            teacher=teacher if losses else None,
+            loss_configs=losses,
+            augmentation=augmentation,
+        )
+        assert not np.array_equal(before, student.get_weights()[0])
+        assert (result.teacher_seconds > 0) == bool(losses)  # the teacher pass ran once

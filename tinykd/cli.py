@@ -83,7 +83,7 @@ def _fashion_mnist_available() -> bool:
 
 def command_run(args, *, demo: bool = False) -> int:
     from tinykd.config import load_config
-    from tinykd.pipeline import results_table, run_distillation, write_run
+    from tinykd.pipeline import arena_note, results_table, run_distillation, write_run
     from tinykd.progress import Progress
 
     overrides = (QUICK_OVERRIDES if getattr(args, "quick", False) else []) + _overrides(args)
@@ -103,6 +103,7 @@ def command_run(args, *, demo: bool = False) -> int:
     out_dir = write_run(Path(config.output.dir), config, data, rows, notes + run_notes)
     print()
     print(results_table(rows))
+    print(arena_note(rows))
     for note in notes + run_notes:
         print(f"note: {note}")
     print(f"\nWrote {out_dir}/ (report.md, report.json, *.tflite, *_c/ C sources)")
@@ -110,35 +111,35 @@ def command_run(args, *, demo: bool = False) -> int:
 
 
 def command_export(args) -> int:
-    from tinykd.export import describe_tflite, render_model_files
-    from tinykd.io import write_text_atomic
-    from tinykd.measure import measure_arena
-    from tinykd.measure.arena import arena_with_margin
+    from tinykd.export import Int8Artifact, write_model_folder
 
     path = Path(args.tflite)
     if not path.exists():
         raise TinyKDError(f"{path} does not exist.")
-    tflite = path.read_bytes()
-    info = describe_tflite(tflite)
-    num_outputs = int(info.output.shape[-1])
-    labels, origin = run_labels(path, num_outputs), "report.json of its run"
+    if not path.is_file():
+        found = sorted(path.glob("*.tflite"))
+        hint = f" (it holds {', '.join(p.name for p in found[:4])})" if found else ""
+        raise TinyKDError(f"{path} is a directory; give the path of a .tflite file{hint}.")
+    labels, origin = run_labels(path), "report.json of its run"
     if args.labels:
         labels, origin = args.labels.split(","), "--labels"
-    elif labels is None:
-        labels, origin = [str(i) for i in range(num_outputs)], "output indices (no --labels)"
-    print(f"labels ({origin}): {', '.join(f'{i}={name}' for i, name in enumerate(labels))}")
-    arena = arena_with_margin(measure_arena(tflite), args.arena_margin)
-    files = render_model_files(tflite, model_name=path.stem, class_labels=labels, arena_size=arena)
-    for name, text in files.items():
-        write_text_atomic(Path(args.out) / name, text)
+    artifact = Int8Artifact(
+        path.read_bytes(), name=path.stem, labels=labels, extra_margin=args.arena_margin
+    )
+    if labels is None:
+        origin = "output indices (no --labels)"
+    named = ", ".join(f"{index}={name}" for index, name in enumerate(artifact.labels))
+    print(f"labels ({origin}): {named}")
+    folder = write_model_folder(artifact, args.out)
     print(
-        f"Wrote {', '.join(files)} to {args.out} (arena {arena} bytes, operators {', '.join(info.operators)})"
+        f"Wrote the model folder {folder} (C sources, model.tflite, artifact.json): "
+        f"{artifact.arena.describe()}; operators {', '.join(artifact.operators)}"
     )
     return 0
 
 
-def run_labels(tflite_path: Path, num_outputs: int) -> list[str] | None:
-    """The class labels a run wrote beside its .tflite (report.json), if they fit the model."""
+def run_labels(tflite_path: Path) -> list[str] | None:
+    """The class labels a run wrote beside its .tflite (report.json), if any."""
     import json
 
     report = tflite_path.parent / "report.json"
@@ -146,7 +147,7 @@ def run_labels(tflite_path: Path, num_outputs: int) -> list[str] | None:
         labels = json.loads(report.read_text())["dataset"]["labels"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return [str(label) for label in labels] if len(labels) == num_outputs else None
+    return [str(label) for label in labels] if isinstance(labels, list) and labels else None
 
 
 def command_list(args) -> int:
@@ -165,6 +166,14 @@ def command_list(args) -> int:
             summary = (LOSSES.get(name).__doc__ or "").strip().splitlines()[0]
             print(f"{name:20s} {summary}")
     return 0
+
+
+# What Ctrl-C leaves behind, per command (said only where it is true).
+INTERRUPTED = {
+    command: "interrupted: the run directory is put in place only once complete, so the "
+    "previous one (if any) is unchanged and nothing half-written was left behind"
+    for command in ("run", "demo")
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the .tflite)",
     )
     export.add_argument(
-        "--arena-margin", type=int, default=0, help="bytes added to the measured arena"
+        "--arena-margin",
+        type=int,
+        default=0,
+        help="bytes added to the arena policy's margin (10 %% of the measured minimum, at least 512)",
     )
     export.set_defaults(handler=command_export)
 
@@ -223,8 +235,23 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 2
     except KeyboardInterrupt:
-        print("interrupted: nothing half-written was left behind", file=sys.stderr)
+        print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a permission, a path that vanished: no traceback
+        if os.environ.get("TINYKD_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if os.environ.get("TINYKD_DEBUG"):
+            raise
+        print(
+            "error: out of memory; use less data (data.train_limit, a smaller data.image_size) "
+            "or a smaller batch size",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,37 +11,132 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import json
+import math
+import re
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinykd.data.validate import MAX_IMAGE_SIDE, MIN_IMAGE_SIDE
 from tinykd.errors import TinyKDError
+
+# Sane bounds: a value outside them is a typo or a unit mistake, not an experiment.
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_WIDTH = 16.0  # channel multiplier; 16× the default models is far past any MCU
+MAX_LEARNING_RATE = 1.0
+MAX_SEED = 2**32 - 1  # NumPy and TensorFlow seeds are 32-bit
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The allowed range of a numeric field (or of each item of a list field).
+
+    ``minimum``/``maximum`` are inclusive, ``above``/``below`` exclusive. Kept in the
+    field's metadata (see :func:`ranged`), so a new field declares its range where it is
+    defined and loading checks it with every other field.
+    """
+
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    below: float | None = None
+
+    def allows(self, value) -> bool:
+        return not (
+            (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+            or (self.above is not None and value <= self.above)
+            or (self.below is not None and value >= self.below)
+        )
+
+    def describe(self) -> str:
+        def number(x: float) -> str:
+            return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+        if self.minimum is not None:
+            low = f"[{number(self.minimum)}"
+        else:
+            low = "(-inf" if self.above is None else f"({number(self.above)}"
+        if self.maximum is not None:
+            high = f"{number(self.maximum)}]"
+        else:
+            high = "inf)" if self.below is None else f"{number(self.below)})"
+        return f"{low}, {high}"
+
+
+def ranged(default, **limits):
+    """A dataclass field whose value must lie within :class:`Limits` (checked at load)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"limits": Limits(**limits)})
+    return field(default=default, metadata={"limits": Limits(**limits)})
+
+
+def one_of(default: str, names):
+    """A string field whose value must be one of ``names()`` (called at load, so a registry
+    filled by later imports is complete)."""
+    return field(default=default, metadata={"choices": names})
+
+
+def _model_names() -> list[str]:
+    from tinykd.models import MODELS
+
+    return MODELS.names()
+
+
+def _dataset_names() -> list[str]:
+    from tinykd.data.sources import DATASETS
+
+    return DATASETS.names()
+
+
+def _color_modes() -> list[str]:
+    return ["grayscale", "rgb"]
+
+
+def _epochs(default: int):
+    return ranged(default, minimum=1, maximum=MAX_EPOCHS)
+
+
+def _batch_size(default: int = 128):
+    return ranged(default, minimum=1, maximum=MAX_BATCH_SIZE)
+
+
+def _width(default: float = 1.0):
+    return ranged(default, above=0.0, maximum=MAX_WIDTH)
+
+
+def _learning_rate(default: float):
+    return ranged(default, above=0.0, maximum=MAX_LEARNING_RATE)
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "fashion_mnist"  # fashion_mnist | digits | npz | image_folder
+    dataset: str = one_of("fashion_mnist", _dataset_names)  # fashion_mnist | digits | npz | ...
     # The user's own data: an .npz file or an image folder, relative to the config file.
     path: str = ""
     test_path: str = ""  # image_folder: a separate test folder with the same class folders
     class_names: list[str] = field(default_factory=list)  # label order (names of label 0, 1, …)
-    image_size: list[int] = field(default_factory=list)  # [height, width] for image_folder
-    color_mode: str = "grayscale"  # image_folder: grayscale | rgb
-    test_fraction: float = 0.2  # held out for testing when the data has no test split
-    validation_fraction: float = 0.1
+    # [height, width] for image_folder
+    image_size: list[int] = ranged([], minimum=MIN_IMAGE_SIDE, maximum=MAX_IMAGE_SIDE)
+    color_mode: str = one_of("grayscale", _color_modes)
+    # held out, per class, for testing when the data has no test split
+    test_fraction: float = ranged(0.2, minimum=0.0, below=1.0)
+    validation_fraction: float = ranged(0.1, minimum=0.0, below=1.0)
     # Seed of the test/validation splits and subsets: fixed, so that students of every
     # seed see the same data and share one cached teacher.
-    split_seed: int = 0
-    train_limit: int = 0  # 0 = all training samples
-    test_limit: int = 0  # 0 = the whole test set
+    split_seed: int = ranged(0, minimum=0, maximum=MAX_SEED)
+    train_limit: int = ranged(0, minimum=0)  # 0 = all training samples
+    test_limit: int = ranged(0, minimum=0)  # 0 = the whole test set
     augment: bool = False  # train on shifted (and with flip, mirrored) views of each image
     flip: bool = False
-    max_shift: int = 2  # pixels a view may shift in each direction
-    views: int = (
-        16  # views per image, replayed with the teacher's stored logits; 0 = fresh each epoch
-    )
+    max_shift: int = ranged(2, minimum=0, maximum=16)  # pixels a view may shift each way
+    views: int = ranged(16, minimum=0, maximum=256)  # replayed views per image (0: fresh)
+    mixup: float = ranged(0.0, minimum=0.0, maximum=100.0)  # Beta α of blended views; 0 = off
     allow_download: bool = True
 
     def augmentation(self):
@@ -50,40 +145,41 @@ class DataConfig:
 
         if not self.augment:
             return None
-        return Augmentation(max_shift=self.max_shift, flip=self.flip, views=self.views)
+        return Augmentation(
+            max_shift=self.max_shift, flip=self.flip, views=self.views, mixup=self.mixup
+        )
 
 
 @dataclass
 class TeacherConfig:
-    model: str = "teacher_cnn"
-    width: float = 1.0
+    model: str = one_of("teacher_cnn", _model_names)
+    width: float = _width()
     # A saved teacher (.keras/.h5 from tf-keras or Keras 3, a SavedModel folder, a float
     # .tflite), relative to the config file; trained (and cached) if empty.
     path: str = ""
     trust_code: bool = False  # allow a teacher file with Lambda layers or custom code to run
-    seed: int = 0  # the teacher's own seed: students of every seed share one teacher
-    epochs: int = 8
-    batch_size: int = 128
-    learning_rate: float = 1e-3
+    seed: int = ranged(0, minimum=0, maximum=MAX_SEED)  # its own: every student seed shares it
+    epochs: int = _epochs(8)
+    batch_size: int = _batch_size()
+    learning_rate: float = _learning_rate(1e-3)
     cache: bool = True  # reuse a teacher trained earlier with the same settings
 
 
 @dataclass
 class StudentConfig:
-    model: str = "plain_cnn"
-    width: float = 1.0
-    epochs: int = 12
-    batch_size: int = 128
-    learning_rate: float = 3e-3
+    model: str = one_of("plain_cnn", _model_names)
+    width: float = _width()
+    epochs: int = _epochs(12)
+    batch_size: int = _batch_size()
+    learning_rate: float = _learning_rate(3e-3)
 
 
 @dataclass
 class DistillationConfig:
-    hard_label_weight: float = 1.0
+    hard_label_weight: float = ranged(1.0, minimum=0.0, maximum=1000.0)
     cache_teacher: bool = True  # compute teacher outputs once (only without augmentation)
-    losses: list[dict] = field(
-        default_factory=lambda: [{"name": "kd", "weight": 1.0, "temperature": 4.0}]
-    )
+    # The kd loss with its own defaults (weight, temperature live in the loss class).
+    losses: list[dict] = field(default_factory=lambda: [{"name": "kd"}])
     # Start the student from projected teacher kernels:
     # [{ teacher_layer = "...", student_layer = "...", projection = "select" | "svd" }]
     weight_init: list[dict] = field(default_factory=list)
@@ -100,22 +196,27 @@ class StrategyConfig:
 
 @dataclass
 class QuantizationConfig:
-    calibration_samples: int = 200
+    calibration_samples: int = ranged(200, minimum=1, maximum=100_000)
 
 
 @dataclass
 class CompressionConfig:
     steps: list[str] = field(default_factory=list)  # channel_prune, magnitude_prune, qat (last)
-    epochs: int = 3  # fine-tuning epochs under the teacher after each step
-    learning_rate: float = 5e-4
-    sparsity: float = 0.5  # magnitude_prune: final fraction of zero weights
-    channel_fraction: float = 0.5  # channel_prune: fraction of each layer's channels removed
-    channel_learning_rate: float = 2e-3  # channel_prune re-trains a narrower net: a higher rate
+    # fine-tuning epochs under the teacher after each step
+    epochs: int = ranged(3, minimum=0, maximum=MAX_EPOCHS)
+    learning_rate: float = _learning_rate(5e-4)
+    # magnitude_prune: final fraction of zero weights
+    sparsity: float = ranged(0.5, above=0.0, below=1.0)
+    # channel_prune: fraction of each layer's channels removed
+    channel_fraction: float = ranged(0.5, minimum=0.0, below=1.0)
+    # channel_prune re-trains a narrower net: a higher rate
+    channel_learning_rate: float = _learning_rate(2e-3)
 
 
 @dataclass
 class ExportConfig:
-    arena_margin: int = 0  # bytes added to TFLM's measured minimum arena (rounded to 16)
+    # bytes added to the arena policy's margin (tinykd/export/artifact.py)
+    arena_margin: int = ranged(0, minimum=0, maximum=2**24)
 
 
 @dataclass
@@ -125,7 +226,7 @@ class OutputConfig:
 
 @dataclass
 class RunConfig:
-    seed: int = 0
+    seed: int = ranged(0, minimum=0, maximum=MAX_SEED)
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -142,6 +243,9 @@ class RunConfig:
 
 def _type_name(expected) -> str:
     origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        options = [o for o in typing.get_args(expected) if o is not type(None)]
+        return " or ".join(_type_name(o) for o in options)
     if origin is list:
         (item,) = typing.get_args(expected)
         return f"a list of {_type_name(item)}"
@@ -156,19 +260,47 @@ def _type_name(expected) -> str:
 
 def _matches(value, expected) -> bool:
     origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, option) for option in typing.get_args(expected))
     if origin is list:
         (item,) = typing.get_args(expected)
         return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if origin is not None:
+        return isinstance(value, origin)
     if expected is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, expected)
+    if expected is type(None):
+        return value is None
+    return isinstance(value, expected) if isinstance(expected, type) else True
+
+
+def _value_problem(value, metadata) -> str | None:
+    """Why a well-typed value is still out of its field's range or choices (None if fine)."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"expected a finite number, got {item}"
+    limits = metadata.get("limits")
+    if limits is not None:
+        outside = [item for item in items if not limits.allows(item)]
+        if outside:
+            every = "every item " if isinstance(value, list) else ""
+            return f"expected {every}in {limits.describe()}, got {outside[0]!r}"
+    names = metadata.get("choices")
+    if names is not None and value not in names():
+        known = names()
+        close = difflib.get_close_matches(str(value), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown name {value!r}{hint}; known: {', '.join(known)}"
+    return None
 
 
 def _build_section(cls, table: dict, path: str, problems: list[str]):
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
     values = {}
     for key, value in table.items():
         where = f"{path}{key}"
@@ -185,23 +317,36 @@ def _build_section(cls, table: dict, path: str, problems: list[str]):
             values[key] = _build_section(expected, value, f"{where}.", problems)
         elif not _matches(value, expected):
             problems.append(f"{where}: expected {_type_name(expected)}, got {value!r}")
+        elif (problem := _value_problem(value, fields[key].metadata)) is not None:
+            problems.append(f"{where}: {problem}")
         else:
             values[key] = float(value) if expected is float else value
     return cls(**values)
 
 
-def _loss_parameters(loss_class) -> set[str]:
-    parameters = set()
+def _loss_parameters(loss_class) -> dict[str, Any]:
+    """Every keyword the loss and its tinykd base classes accept, with its annotation."""
+    parameters: dict[str, Any] = {}
     for klass in loss_class.__mro__:
         if klass.__module__.startswith("tf_keras"):
             break
         if "__init__" in vars(klass):
-            parameters |= {
-                p.name
-                for p in inspect.signature(klass.__init__).parameters.values()
-                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"
-            }
+            hints = typing.get_type_hints(klass.__init__)
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self":
+                    parameters.setdefault(p.name, hints.get(p.name, Any))
     return parameters
+
+
+def _wrong_types(params: dict, hints: dict, where: str) -> list[str]:
+    """A line per parameter whose value does not have the type its signature declares."""
+    problems = []
+    for key, value in params.items():
+        if key in hints and not _matches(value, hints[key]):
+            problems.append(f"{where}.{key}: expected {_type_name(hints[key])}, got {value!r}")
+        elif (problem := _value_problem(value, {})) is not None:
+            problems.append(f"{where}.{key}: {problem}")
+    return problems
 
 
 def _check_losses(losses: list[dict], problems: list[str]) -> None:
@@ -222,17 +367,18 @@ def _check_losses(losses: list[dict], problems: list[str]) -> None:
                 f"{where}.name: unknown loss {name!r}{hint}; known: {', '.join(LOSSES.names())}"
             )
             continue
-        allowed = _loss_parameters(LOSSES.get(name)) | {"name"}
-        unknown = False
+        hints = _loss_parameters(LOSSES.get(name))
+        allowed = set(hints) | {"name"}
+        count = len(problems)
         for key in entry:
             if key not in allowed:
-                unknown = True
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 problems.append(
                     f"{where}.{key}: not a parameter of {name!r}{hint}; allowed: {', '.join(sorted(allowed))}"
                 )
-        if not unknown:
+        problems.extend(_wrong_types(entry, hints, where))
+        if len(problems) == count:
             _check_loss_values(entry, where, problems)
 
 
@@ -277,14 +423,6 @@ def _check_compression(compression: CompressionConfig, problems: list[str]) -> N
     problems.extend(f"compression.steps: {p}" for p in step_order_problems(compression.steps))
     if compression.steps and compression.epochs < 1:
         problems.append("compression.epochs: fine-tuning needs at least 1 epoch")
-    if not 0.0 < compression.sparsity < 1.0:
-        problems.append(
-            f"compression.sparsity: expected a fraction in (0, 1), got {compression.sparsity}"
-        )
-    if not 0.0 <= compression.channel_fraction < 1.0:
-        problems.append(
-            f"compression.channel_fraction: expected a fraction in [0, 1), got {compression.channel_fraction}"
-        )
 
 
 def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
@@ -306,7 +444,7 @@ def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
     allowed = strategy_parameters(strategy_class)
     hints = typing.get_type_hints(strategy_class.__init__)
     count = len(problems)
-    for key, value in strategy.params.items():
+    for key in strategy.params:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -314,15 +452,89 @@ def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
                 f"strategy.params.{key}: not a parameter of {strategy.name!r}{hint}; "
                 f"allowed: {', '.join(allowed)}"
             )
-        elif key in hints and not _matches(value, hints[key]):
-            problems.append(
-                f"strategy.params.{key}: expected {_type_name(hints[key])}, got {value!r}"
-            )
+    problems.extend(_wrong_types(strategy.params, hints, "strategy.params"))
     if len(problems) == count:
         try:
             build_strategy(strategy.name, **strategy.params)
         except TinyKDError as exc:
             problems.append(f"strategy.params: {exc}")
+
+
+def _check_data(data: DataConfig, problems: list[str]) -> None:
+    if len(data.image_size) not in (0, 2):
+        problems.append(
+            f"data.image_size: expected [height, width] (two numbers), got {data.image_size}"
+        )
+
+
+# Keys that only matter together with another setting: (key, does it apply?, the condition
+# in words). A key set away from its default where it does not apply gets a note, so a
+# setting the user believes in is never ignored silently.
+APPLICABILITY = [
+    (
+        "data.path",
+        lambda c: c.data.dataset in ("npz", "image_folder"),
+        "data.dataset npz or image_folder",
+    ),
+    ("data.class_names", lambda c: c.data.dataset == "npz", "data.dataset = 'npz'"),
+    (
+        "data.image_size",
+        lambda c: c.data.dataset == "image_folder",
+        "data.dataset = 'image_folder'",
+    ),
+    (
+        "data.color_mode",
+        lambda c: c.data.dataset == "image_folder",
+        "data.dataset = 'image_folder'",
+    ),
+    (
+        "data.allow_download",
+        lambda c: c.data.dataset == "fashion_mnist",
+        "data.dataset = 'fashion_mnist'",
+    ),
+    ("data.flip", lambda c: c.data.augment, "data.augment = true"),
+    ("data.max_shift", lambda c: c.data.augment, "data.augment = true"),
+    ("data.views", lambda c: c.data.augment, "data.augment = true"),
+    ("data.mixup", lambda c: c.data.augment, "data.augment = true"),
+    *(
+        (f"teacher.{key}", lambda c: not c.teacher.path, "no teacher.path (a teacher trained here)")
+        for key in ("model", "width", "epochs", "batch_size", "learning_rate", "cache")
+    ),
+    *(
+        (f"compression.{key}", lambda c: bool(c.compression.steps), "compression.steps")
+        for key in ("epochs", "learning_rate")
+    ),
+    (
+        "compression.sparsity",
+        lambda c: "magnitude_prune" in c.compression.steps,
+        "the magnitude_prune step",
+    ),
+    *(
+        (
+            f"compression.{key}",
+            lambda c: "channel_prune" in c.compression.steps,
+            "the channel_prune step",
+        )
+        for key in ("channel_fraction", "channel_learning_rate")
+    ),
+    ("strategy.with_teacher", lambda c: bool(c.strategy.name), "strategy.name"),
+]
+
+
+def _lookup(config, dotted: str):
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def inapplicable_keys(config: RunConfig) -> list[str]:
+    """A note for every key set away from its default where it has no effect."""
+    defaults = RunConfig()
+    return [
+        f"{key} = {toml_value(_lookup(config, key))} has no effect: it applies only with {condition}."
+        for key, applies, condition in APPLICABILITY
+        if _lookup(config, key) != _lookup(defaults, key) and not applies(config)
+    ]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -356,6 +568,7 @@ def config_from_dict(table: dict) -> RunConfig:
     _check_strategy(config.strategy, problems)
     _check_weight_init(config.distillation.weight_init, problems)
     _check_compression(config.compression, problems)
+    _check_data(config.data, problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config
@@ -374,6 +587,25 @@ def resolve_paths(table: dict, folder: Path) -> dict:
     return table
 
 
+def _read_toml(path: Path) -> dict:
+    if not path.exists():
+        raise TinyKDError(f"Config file {path} does not exist.")
+    if not path.is_file():
+        raise TinyKDError(f"Config file {path} is a directory; give the path of a .toml file.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TinyKDError(
+            f"Config file {path} is not a text file (not UTF-8); give a TOML run configuration."
+        ) from None
+    except OSError as exc:
+        raise TinyKDError(f"Cannot read config file {path}: {exc.strerror}.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TinyKDError(f"{path} is not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
     """Read a TOML run file (or only the defaults), apply ``--set`` overrides, validate.
 
@@ -382,37 +614,43 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
     table: dict = {}
     if path is not None:
         path = Path(path)
-        if not path.exists():
-            raise TinyKDError(f"Config file {path} does not exist.")
-        try:
-            table = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise TinyKDError(f"{path} is not valid TOML: {exc}") from None
+        table = _read_toml(path)
         resolve_paths(table, path.resolve().parent)
     return config_from_dict(apply_overrides(table, list(overrides)))
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string holding ``text`` exactly: quotes, backslashes, newlines and other
+    control characters escaped (JSON's escapes are valid TOML; DEL needs one more)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def toml_value(value) -> str:
+    """One TOML value (string, number, boolean, array or inline table)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(x) for x in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(x)}" for k, x in value.items()) + " }"
+    return repr(value)
+
+
+def toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
 
 
 def to_toml(config: RunConfig) -> str:
     """The full effective configuration as TOML (written into every run directory)."""
     lines: list[str] = []
-
-    def value(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        return repr(v)
-
     data = config.to_dict()
     for key, v in data.items():
         if not isinstance(v, dict):
-            lines.append(f"{key} = {value(v)}")
+            lines.append(f"{key} = {toml_value(v)}")
     for section, table in data.items():
         if isinstance(table, dict):
             lines.append(f"\n[{section}]")
-            lines.extend(f"{k} = {value(v)}" for k, v in table.items())
+            lines.extend(f"{k} = {toml_value(v)}" for k, v in table.items())
     return "\n".join(lines) + "\n"

@@ -10,18 +10,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinykd import __version__
-from tinykd.compress import FineTune, StepSettings, apply_steps, convert_int8
-from tinykd.config import RunConfig, to_toml
+from tinykd.compress import FineTune, StepSettings, apply_steps
+from tinykd.config import RunConfig, inapplicable_keys, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
+from tinykd.data.validate import check_dataset, check_source, check_split
 from tinykd.errors import TinyKDError
-from tinykd.export import render_model_files
+from tinykd.export import HOST_ARENA, Int8Artifact, convert_to_artifact, write_model_folder
 from tinykd.io import (
+    atomic_directory,
+    check_writable_dir,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
-from tinykd.measure import TflmModel, measure_arena
-from tinykd.measure.arena import arena_with_margin
+from tinykd.measure import TflmModel
 from tinykd.models import build_model, profile_model
 from tinykd.progress import Progress
 from tinykd.teachers import (
@@ -33,11 +35,12 @@ from tinykd.teachers import (
 )
 from tinykd.teachers.cache import TeacherCacheEntry, cache_key, checkpoint_callback
 from tinykd.training import SplitData, float_accuracy, train
+from tinykd.validate import check_distillation_setup
 
 
 @dataclass
 class ModelReport:
-    """One row of the results table; ``tflite`` is kept for export but not serialized."""
+    """One row of the results table; the ``artifact`` is kept for export but not serialized."""
 
     role: str
     architecture: str
@@ -46,18 +49,29 @@ class ModelReport:
     float_accuracy: float
     int8_accuracy: float
     tflite_bytes: int
-    arena_bytes: int
+    arena_bytes: int  # the smallest arena in the TFLM host interpreter (host (64-bit) bound)
     train_seconds: float
     seconds_per_epoch: float
     int8_samples: int
-    tflite: bytes = field(default=b"", repr=False)
+    artifact: Int8Artifact | None = field(default=None, repr=False)
+
+    @property
+    def tflite(self) -> bytes:
+        return self.artifact.tflite
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "tflite"}
+        row = {k: v for k, v in self.__dict__.items() if k != "artifact"}
+        if self.artifact is not None:
+            row["arena"] = self.artifact.arena.as_dict()
+        return row
 
 
-def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
-    """Load the configured data set, split it (seeded by ``data.split_seed``) and print it."""
+def prepare_data(
+    config: RunConfig, progress: Progress, notes: list[str] | None = None
+) -> SplitData:
+    """Load, check and split the configured data (seeded by ``data.split_seed``, not the
+    student's seed) and print it; what is worth saying goes to ``notes``."""
+    notes = [] if notes is None else notes
     options: dict = {}
     data = config.data
     if data.dataset == "fashion_mnist":
@@ -74,7 +88,14 @@ def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
             options.update(color_mode=data.color_mode, test_path=data.test_path)
             if data.image_size:
                 options["image_size"] = data.image_size
+    found = check_source(
+        data.dataset,
+        data.path,
+        image_size=data.image_size,
+        channels=3 if data.color_mode == "rgb" else 1,
+    )
     dataset = load_dataset(data.dataset, **options)
+    check_dataset(dataset)
     x_train, y_train, x_val, y_val = split_validation(
         dataset.x_train, dataset.y_train, data.validation_fraction, data.split_seed
     )
@@ -87,6 +108,10 @@ def prepare_data(config: RunConfig, progress: Progress) -> SplitData:
         f"{len(x_test)} test, input {x_train.shape[1:]}, {dataset.num_classes} classes"
     )
     progress.say(f"    labels: {label_list(dataset.class_names)}")
+    found += check_split(len(y_train), len(y_val), len(y_test))
+    for note in found:
+        progress.say(f"    note: {note}")
+    notes.extend(found)
     return SplitData(
         x_train,
         y_train,
@@ -192,12 +217,14 @@ def _train_teacher(config, data, progress, entry=None, resume=None):
 
 
 def teacher_augmentation(config: RunConfig):
-    """The students' augmentation, with a fresh view of every image each epoch: the teacher
-    is trained once and its outputs are stored afterwards, so it need not replay views."""
+    """The students' shifts and mirrors, with a fresh view of every image each epoch (the
+    teacher is trained once; its outputs are stored afterwards, so it need not replay views)
+    and without mixup, which is a way of teaching (Beyer et al. 2022), not of training the
+    teacher: one teacher serves students with and without it."""
     from dataclasses import replace
 
     augmentation = config.data.augmentation()
-    return None if augmentation is None else replace(augmentation, views=0)
+    return None if augmentation is None else replace(augmentation, views=0, mixup=0.0)
 
 
 def train_student(
@@ -293,15 +320,18 @@ def measure_int8(
     seconds_per_epoch=0.0,
     int8_limit: int | None = None,
 ) -> ModelReport:
-    """Quantize to int8, run the test set in TFLM, measure the arena."""
+    """Quantize to an int8 artifact, run the test set in TFLM, measure the arena."""
     profile = profile_model(model)
-    tflite = convert_int8(
+    artifact = convert_to_artifact(
         model,
-        calibration_images=data.x_train,
+        calibration_inputs=data.x_train,
         num_calibration_samples=config.quantization.calibration_samples,
         seed=config.seed,
+        name=f"{model.name}-{role}",
+        labels=data.class_names,
+        extra_margin=config.export.arena_margin,
     )
-    tflm = TflmModel(tflite)
+    tflm = TflmModel(artifact)
     x_test, y_test = data.x_test, data.y_test
     if int8_limit is not None and int8_limit < len(y_test):
         x_test, y_test = x_test[:int8_limit], y_test[:int8_limit]
@@ -313,18 +343,21 @@ def measure_int8(
         macs=profile.macs,
         float_accuracy=float_accuracy(model, data.x_test, data.y_test),
         int8_accuracy=int8,
-        tflite_bytes=len(tflite),
-        arena_bytes=measure_arena(tflite),
+        tflite_bytes=artifact.size_bytes,
+        arena_bytes=artifact.arena.minimum_bytes,
         train_seconds=train_seconds,
         seconds_per_epoch=seconds_per_epoch,
         int8_samples=len(y_test),
-        tflite=tflite,
+        artifact=artifact,
     )
 
 
 def results_table(rows: list[ModelReport]) -> str:
     """A Markdown table of the run (the same text the terminal shows)."""
-    header = "| model | role | params | MACs | float acc | int8 acc (TFLM) | .tflite bytes | arena bytes | train s |"
+    header = (
+        "| model | role | params | MACs | float acc | int8 acc (TFLM) | .tflite bytes "
+        f"| arena bytes ({HOST_ARENA}) | train s |"
+    )
     lines = [header, "|" + "---|" * 9]
     for row in rows:
         lines.append(
@@ -334,24 +367,37 @@ def results_table(rows: list[ModelReport]) -> str:
     return "\n".join(lines)
 
 
+def arena_note(rows: list[ModelReport]) -> str:
+    """What the arena column means, and the arena each student's C sources compile in."""
+    students = [
+        f"{row.role} {row.artifact.arena.describe()}" for row in rows if row.role != "teacher"
+    ]
+    return (
+        "Arena bytes: the smallest arena that works in the TFLM host interpreter, whose 64-bit "
+        "pointers make it an upper bound for a 32-bit board. The C sources (*_c/) compile in "
+        f"that plus the board margin: {'; '.join(students)}."
+    )
+
+
 def write_run(
     out_dir: Path, config: RunConfig, data: SplitData, rows: list[ModelReport], notes: list[str]
 ) -> Path:
-    """The run directory: report.json/.md, config, every .tflite, and the C sources of each student."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """The run directory, written as one unit: filled as a hidden sibling, then put in place
+    of any previous run (which stays whole if this is interrupted)."""
+    with atomic_directory(out_dir) as staging:
+        _write_run_files(staging, config, data, rows, notes)
+    return Path(out_dir)
+
+
+def _write_run_files(
+    out_dir: Path, config: RunConfig, data: SplitData, rows: list[ModelReport], notes: list[str]
+) -> None:
+    """report.json/.md, config, every .tflite, and the model folder of each student (its
+    artifact and C sources, the arena as the arena policy sizes it)."""
     for row in rows:
         write_bytes_atomic(out_dir / f"{row.role}.tflite", row.tflite)
         if row.role != "teacher":
-            arena = arena_with_margin(row.arena_bytes, config.export.arena_margin)
-            files = render_model_files(
-                row.tflite,
-                model_name=f"{row.architecture}-{row.role}",
-                class_labels=data.class_names,
-                arena_size=arena,
-            )
-            for name, text in files.items():
-                write_text_atomic(out_dir / f"{row.role}_c" / name, text)
+            write_model_folder(row.artifact, out_dir / f"{row.role}_c")
     report = {
         "tinykd_version": __version__,
         "dataset": {
@@ -371,28 +417,36 @@ def write_run(
         "# tinykd run\n\n"
         + f"Dataset: {data.name} ({data.source}), {len(data.x_test)} test samples. int8 accuracy measured in the TFLM host interpreter.\n\n"
         + results_table(rows)
+        + "\n\n"
+        + arena_note(rows)
         + "\n"
     )
     if notes:
         markdown += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     write_text_atomic(out_dir / "report.md", markdown)
     write_text_atomic(out_dir / "config.toml", to_toml(config))
-    return out_dir
 
 
 def run_distillation(
     config: RunConfig, progress: Progress, teacher_int8_limit: int | None = None
 ) -> tuple[SplitData, list[ModelReport], list[str]]:
     """Teacher, scratch student and distilled student with the same seed and budget, all in int8."""
-    notes: list[str] = []
+    notes: list[str] = inapplicable_keys(config)
+    for note in notes:
+        progress.say(f"note: {note}")
+    check_writable_dir(config.output.dir)  # fail now, not after training
     progress.step("Loading data")
-    data = prepare_data(config, progress)
+    data = prepare_data(config, progress, notes)
     if config.teacher.path:
         progress.step("Teacher (loaded from teacher.path)")
     else:
         progress.step(f"Teacher ({config.teacher.model}, {config.teacher.epochs} epochs)")
+        # a teacher trained here: check the losses fit it first
+        check_distillation_setup(config, data.input_shape, data.num_classes)
     obtained = obtain_teacher(config, data, progress)
     teacher, teacher_seconds = obtained.model, obtained.seconds
+    if config.teacher.path:  # a loaded teacher: check before any student trains
+        check_distillation_setup(config, data.input_shape, data.num_classes, teacher)
     progress.step(f"Student from scratch ({config.student.model}, {config.student.epochs} epochs)")
     scratch = train_student(config, data, progress, label="scratch")
     progress.step(

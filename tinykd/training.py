@@ -225,6 +225,11 @@ def view_batches(
     """
     images, labels = data.x_train, data.y_train
 
+    def batch_labels(index, view):
+        if plan.mixes:  # distributions over the classes of both mixed images
+            return plan.soft_labels(labels, index, view, data.num_classes)
+        return labels[index]
+
     def batches():
         epoch = 0
         while True:
@@ -233,15 +238,19 @@ def view_batches(
                 index = order[start : start + batch_size]
                 view = views[index]
                 pixels = plan.render(images, index, view).astype(np.float32)
+                targets = batch_labels(index, view)
                 if view_logits is None:
-                    yield pixels, labels[index]
+                    yield pixels, targets
                 else:
                     logits = view_logits[index, view].astype(np.float32)
-                    yield pixels, {LABELS_KEY: labels[index], TEACHER_KEY: {LOGITS: logits}}
+                    yield pixels, {LABELS_KEY: targets, TEACHER_KEY: {LOGITS: logits}}
             epoch += 1
 
     pixel_spec = tf.TensorSpec((None, *images.shape[1:]), tf.float32)
-    label_spec = tf.TensorSpec((None,), tf.as_dtype(labels.dtype))
+    if plan.mixes:
+        label_spec = tf.TensorSpec((None, data.num_classes), tf.float32)
+    else:
+        label_spec = tf.TensorSpec((None,), tf.as_dtype(labels.dtype))
     if view_logits is None:
         signature = (pixel_spec, label_spec)
     else:

@@ -35,6 +35,11 @@
 #ifndef TKD_BULK_TIMEOUT_MS
 #define TKD_BULK_TIMEOUT_MS 1000u
 #endif
+/* Most runs (and most warmup runs) one infer command may ask for: "infer 4294967295 0"
+ * would otherwise keep the board busy for days, deaf to every later command. */
+#ifndef TKD_MAX_INFER_RUNS
+#define TKD_MAX_INFER_RUNS 1000000u
+#endif
 
 #define TKD_PROTOCOL_VERSION "1"
 #define TKD_MAX_TOKENS 4u /* command name + up to 3 arguments */
@@ -205,7 +210,7 @@ static int cmd_help(char **args, size_t count) {
       "db HH[HH]*    : load input bytes as hex\r\n"
       "db print      : print the loaded bytes\r\n"
       "infer N W     : N timed inferences after W warmup runs\r\n"
-      "results       : dequantized outputs of the last inference\r\n"
+      "results       : class probabilities of the last inference\r\n"
       "tkd-info      : model hash, sizes, arena use, clock\r\n"
       "tkd-ticks     : ticks per inference of the last infer\r\n"
       "tkd-output    : raw int8 outputs as hex\r\n"
@@ -320,11 +325,14 @@ static int run_once(uint64_t *ticks) {
   return 1;
 }
 
-/* value * 1000 rounded half away from zero: the three decimals of m-results. */
-static void put_milli(float value) {
-  float scaled = value * 1000.0f;
+/* value rounded half away from zero to `decimals` (at most 6) digits after the point. */
+static void put_decimal(float value, unsigned decimals) {
+  uint64_t unit = 1u, digit;
+  float scaled, fraction;
   int64_t whole;
-  float fraction;
+  unsigned i;
+  for (i = 0; i < decimals; ++i) unit *= 10u;
+  scaled = value * (float)unit;
   if (scaled > 9.0e15f) scaled = 9.0e15f;
   if (scaled < -9.0e15f) scaled = -9.0e15f;
   whole = (int64_t)scaled;
@@ -335,11 +343,77 @@ static void put_milli(float value) {
     put("-");
     whole = -whole;
   }
-  put_u64((uint64_t)whole / 1000u);
+  put_u64((uint64_t)whole / unit);
   put(".");
-  put_u64((uint64_t)whole / 100u % 10u);
-  put_u64((uint64_t)whole / 10u % 10u);
-  put_u64((uint64_t)whole % 10u);
+  for (digit = unit / 10u; digit != 0u; digit /= 10u) put_u64((uint64_t)whole / digit % 10u);
+}
+
+/* e^x for x <= 0 in single precision, without libm (so every board and the host compute
+ * it alike): x = k*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split in two, so k*ln2_hi
+ * is exact), e^r by its Taylor polynomial to r^7 (truncation below 6e-9 relative), then
+ * times 2^k built from its exponent bits. Below -87, where 2^k would leave the normal
+ * floats, the result (under 2e-38) is 0. */
+static float exp_nonpositive(float x) {
+  static const float kLn2Hi = 6.93145752e-1f, kLn2Lo = 1.42860677e-6f;
+  float r, sum, two_to_k;
+  uint32_t bits;
+  int k;
+  if (x < -87.0f) return 0.0f;
+  k = (int)(x * 1.44269504f - 0.5f); /* round(x / ln2) for x <= 0: -126 <= k <= 0 */
+  r = (x - (float)k * kLn2Hi) - (float)k * kLn2Lo;
+  sum = 1.0f / 5040.0f;
+  sum = 1.0f / 720.0f + r * sum;
+  sum = 1.0f / 120.0f + r * sum;
+  sum = 1.0f / 24.0f + r * sum;
+  sum = 1.0f / 6.0f + r * sum;
+  sum = 0.5f + r * sum;
+  sum = 1.0f + r * sum;
+  sum = 1.0f + r * sum;
+  bits = (uint32_t)(k + 127) << 23;
+  memcpy(&two_to_k, &bits, sizeof two_to_k);
+  return sum * two_to_k;
+}
+
+/* m-results: what MLPerf Tiny's reference DUTs report, so the official runner (which
+ * divides each vector by its sum and takes the argmax) scores it. Several classes: class
+ * probabilities, the model's own SOFTMAX output dequantized, or else the softmax of the
+ * dequantized outputs (computed from the int8 differences to the largest output, so no
+ * exponent is positive); six decimals (at three, two classes closer than 0.001 would tie
+ * and could change the runner's argmax). One output (a score, as anomaly detection's):
+ * its dequantized value, three decimals. tkd-output keeps the exact int8 outputs. */
+#ifndef TKD_OUTPUT_IS_PROBABILITIES
+#define TKD_OUTPUT_IS_PROBABILITIES 0
+#endif
+#define TKD_PROBABILITY_DECIMALS 6u
+#define TKD_SCORE_DECIMALS 3u
+
+static float dequantize(int8_t value) {
+  return (float)((int)value - (int)(TKD_OUTPUT_ZERO_POINT)) * (float)(TKD_OUTPUT_SCALE);
+}
+
+/* e^(dequantized output - dequantized largest output), from the exact int8 difference. */
+static float relative_exp(int8_t value, int8_t largest) {
+  return exp_nonpositive((float)((int)value - (int)largest) * (float)(TKD_OUTPUT_SCALE));
+}
+
+static void put_results(const int8_t *output, size_t length) {
+  size_t i;
+  int8_t largest = output[0];
+  float total = 0.0f;
+  for (i = 1; i < length; ++i) largest = output[i] > largest ? output[i] : largest;
+  for (i = 0; i < length; ++i) total += relative_exp(output[i], largest);
+  put("m-results-[");
+  for (i = 0; i < length; ++i) {
+    if (i != 0u) put(",");
+    if (length == 1u) {
+      put_decimal(dequantize(output[i]), TKD_SCORE_DECIMALS);
+    } else if (TKD_OUTPUT_IS_PROBABILITIES) {
+      put_decimal(dequantize(output[i]), TKD_PROBABILITY_DECIMALS);
+    } else {
+      put_decimal(relative_exp(output[i], largest) / total, TKD_PROBABILITY_DECIMALS);
+    }
+  }
+  put("]\r\n");
 }
 
 /* The outputs of the last inference, or NULL (after an e- line) if there are none. */
@@ -352,16 +426,11 @@ static const int8_t *last_output(size_t *length) {
 }
 
 static int cmd_results(char **args, size_t count) {
-  size_t length, i;
+  size_t length;
   const int8_t *output = last_output(&length);
   (void)args, (void)count;
   if (output == NULL) return 0;
-  put("m-results-[");
-  for (i = 0; i < length; ++i) {
-    if (i != 0u) put(",");
-    put_milli((float)((int)output[i] - (int)(TKD_OUTPUT_ZERO_POINT)) * (float)(TKD_OUTPUT_SCALE));
-  }
-  put("]\r\n");
+  put_results(output, length);
   return 0;
 }
 
@@ -374,6 +443,10 @@ static int cmd_infer(char **args, size_t count) {
   }
   if (count == 2u && !parse_u32(args[1], &warmup)) {
     line("e-[Inference warmup must be >=0]");
+    return 0;
+  }
+  if (runs > TKD_MAX_INFER_RUNS || warmup > TKD_MAX_INFER_RUNS) {
+    line("e-[Inference runs and warmup must be at most %u each]", (uint64_t)TKD_MAX_INFER_RUNS);
     return 0;
   }
   if (!runtime_ready()) return 0;
@@ -592,6 +665,10 @@ void tkd_core_setup(void) {
 
 void tkd_core_poll(void) {
   int byte;
+  /* Read the clock at every poll, not only around inferences: the 64-bit extension needs
+   * one reading per wrap of the 32-bit counter (4.3 s under QEMU's instruction clock), so
+   * timestamp% stays right across idle time. */
+  (void)clock_now();
   while ((byte = tkd_hal_read_byte()) >= 0) {
     if (s_bulk_remaining != 0u) {
       bulk_byte((uint8_t)byte);

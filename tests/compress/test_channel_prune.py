@@ -8,7 +8,7 @@ import pytest
 from tinykd._keras import keras
 from tinykd.compress import convert_int8, prune_channels
 from tinykd.errors import TinyKDError
-from tinykd.measure import measure_arena
+from tinykd.export.arena import measure_arena
 from tinykd.models import build_model, count_macs
 
 

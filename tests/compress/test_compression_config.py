@@ -35,8 +35,8 @@ def test_every_compression_problem_is_reported_at_once():
     assert "'qat' must be the last step" in message
     assert "Unknown compression step 'chanel_prune'. Did you mean 'channel_prune'" in message
     assert "'qat' is listed twice" in message
-    assert "compression.sparsity: expected a fraction in (0, 1), got 1.5" in message
-    assert "compression.channel_fraction" in message
+    assert "compression.sparsity: expected in (0, 1), got 1.5" in message
+    assert "compression.channel_fraction: expected in [0, 1), got -0.1" in message
     assert "compression.epoch: unknown key (did you mean 'compression.epochs'?)" in message
 
 

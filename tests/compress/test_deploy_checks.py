@@ -8,10 +8,8 @@ from tinykd._keras import keras, tf
 from tinykd.compress import convert_int8
 from tinykd.data import representative_dataset
 from tinykd.errors import TinyKDError
-from tinykd.export import render_model_files
+from tinykd.export import ArenaPlan, Int8Artifact, render_model_files
 from tinykd.export.checks import check_deployable
-
-LABELS = [str(i) for i in range(10)]
 
 
 def _dense_model(activation=None, middle=None):
@@ -38,7 +36,7 @@ def test_operator_without_tflm_kernel_is_named_before_any_file_is_rendered(rng):
         num_calibration_samples=20,
     )
     with pytest.raises(TinyKDError, match="no kernel for operator\\(s\\) GELU"):
-        render_model_files(tflite, model_name="m", class_labels=LABELS, arena_size=4096)
+        render_model_files(Int8Artifact(tflite, name="m", arena=ArenaPlan(3584, 512)))
 
 
 def test_float_tensors_left_in_an_int8_model_are_named_with_their_operator(rng):

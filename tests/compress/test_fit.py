@@ -89,10 +89,16 @@ def test_both_budgets_in_one_message(small_board):
     assert "flash by" in message and "SRAM by" in message and message.count("does not fit") == 1
 
 
-def test_firmware_arena_is_the_measured_minimum_plus_margin_rounded_to_16():
-    from tinykd.measure.arena import arena_with_margin
+def test_the_arena_policy_adds_ten_percent_at_least_512_bytes_rounded_to_16():
+    from tinykd.export import ArenaPlan, arena_plan
 
-    assert arena_with_margin(2_784) == 2_784
-    assert arena_with_margin(2_785) == 2_800
-    assert arena_with_margin(2_785, 100) == 2_896  # 2,885 rounded up
-    assert arena_with_margin(2_784, -50) == 2_784  # a negative margin never shrinks it
+    assert ArenaPlan(2_784, 0).size_bytes == 2_784
+    assert ArenaPlan(2_785, 0).size_bytes == 2_800
+    assert ArenaPlan(2_785, 100).size_bytes == 2_896  # 2,885 rounded up
+    assert arena_plan(2_784).margin_bytes == 512  # 10 % is 278: the 512-byte floor
+    assert arena_plan(10_072).size_bytes == 11_088  # 10,072 + 1,007 = 11,079, rounded up
+    assert arena_plan(5_080).size_bytes == 5_600  # + 10 % = 5,588, rounded up
+    assert arena_plan(40_000).size_bytes == 44_000  # + 10 %
+    assert arena_plan(40_000, extra_margin=100).margin_bytes == 4_100  # export.arena_margin
+    with pytest.raises(TinyKDError, match="margin not negative"):
+        arena_plan(2_784, -50)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fw_helpers import FAKE_TOOL
 
-from tinykd.export import render_model_files
+from tinykd.export import ArenaPlan, Int8Artifact
 from tinykd.firmware.paths import firmware_dir
 
 FIXTURE_TFLITE = Path(__file__).parent / "fixtures" / "digits_ds_cnn.tflite"
@@ -22,10 +22,13 @@ def fixture_tflite() -> bytes:
 
 
 @pytest.fixture(scope="session")
-def model_files(fixture_tflite) -> dict[str, str]:
-    """The exporter's files for the fixture model (digits, 10 classes, 8 KB arena)."""
-    return render_model_files(
-        fixture_tflite, model_name="digits", class_labels=list("0123456789"), arena_size=8192
+def artifact(fixture_tflite) -> Int8Artifact:
+    """The fixture model as an artifact (digits, 10 classes, an 8 KB arena: 7,680 + 512)."""
+    return Int8Artifact(
+        fixture_tflite,
+        name="digits",
+        labels=list("0123456789"),
+        arena=ArenaPlan(minimum_bytes=7680, margin_bytes=512),
     )
 
 

@@ -13,11 +13,61 @@ The output after boot and after each send must equal the "<" lines that follow i
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from tinykd.firmware.paths import firmware_dir
+from tinykd.firmware.render import config_header
+
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 FIXTURE_SETTINGS = Path(__file__).parent / "fixtures" / "model_settings.h"
+
+
+def skip_or_fail_fuzz(reason: str):
+    """Skip a sanitizer fuzz test whose toolchain is missing; fail instead in CI.
+
+    ``CI=true`` (set by the CI runner) or ``TINYKD_TEST_FUZZ=1`` make the fuzz tests
+    mandatory: a missing compiler there is a broken setup, not a reason to pass.
+    """
+    if os.environ.get("CI") == "true" or os.environ.get("TINYKD_TEST_FUZZ"):
+        pytest.fail(f"{reason} (CI=true or TINYKD_TEST_FUZZ=1: the fuzz tests must run)")
+    pytest.skip(reason)
+
+
+def fuzz_compiler(
+    work: Path, compiler: str, flags: list[str], driver: Path
+) -> Callable[[Path, str], Path]:
+    """``compile_with(core_source, name)``: the fuzz ``driver`` and the host HAL built
+    against a given ``tkd_core.c`` (the fixture model: 16 input bytes, 3 classes)."""
+    (work / "tkd_config.h").write_text(
+        config_header(board_name="fuzz", baud=115200, cpu_hz=1_000_000, cycle_counter="host")
+    )
+    (work / "model_settings.h").write_text(FIXTURE_SETTINGS.read_text())
+    sources = firmware_dir()
+
+    def compile_with(core_source: Path, name: str) -> Path:
+        command = [compiler, *flags, f"-I{work}", f"-I{sources / 'core'}", str(core_source)]
+        command += [str(sources / "hal/host/tkd_host_lib.c"), str(driver), "-o", str(work / name)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return work / name
+
+    return compile_with
+
+
+def core_with_planted_overflow(work: Path) -> Path:
+    """A copy of tkd_core.c whose command-length check is off by eight: a fuzzer must crash it."""
+    source = (firmware_dir() / "core" / "tkd_core.c").read_text()
+    check = "} else if (s_cmd_len == TKD_CMD_SIZE) {"
+    assert check in source
+    broken = work / "tkd_core_broken.c"
+    broken.write_text(source.replace(check, "} else if (s_cmd_len == TKD_CMD_SIZE + 8u) {"))
+    return broken
 
 
 @dataclass

@@ -11,10 +11,12 @@ from fw_helpers import ARDUINO_OUTPUT, IDF_OUTPUT, PIO_OUTPUT, FakePort
 
 from tinykd.boards import load_board
 from tinykd.errors import TinyKDError
+from tinykd.export import ArenaPlan, Int8Artifact
 from tinykd.export.fit import (
     CORE_FLASH_BYTES,
     CORE_SRAM_BYTES,
     DEFAULT_STACK_MARGIN,
+    check_artifact_fit,
     check_fit,
     require_fit,
     tflm_flash_bytes,
@@ -27,13 +29,13 @@ from tinykd.firmware.build import (
     parse_memory_usage,
     resolve_port,
 )
-from tinykd.firmware.deploy import deploy, firmware_arena, model_facts
+from tinykd.firmware.deploy import deploy
 from tinykd.firmware.render import render_project
 
 
 @pytest.fixture
-def project(model_files, tmp_path):
-    return render_project(load_board("nano33ble"), model_files, tmp_path / "project")
+def project(artifact, tmp_path):
+    return render_project(load_board("nano33ble"), artifact, tmp_path / "project")
 
 
 def test_memory_usage_lines_of_every_tool():
@@ -112,9 +114,9 @@ def test_no_tool_installed_names_both_install_commands(project, monkeypatch, tmp
         build_project(project, load_board("nano33ble"))
 
 
-def test_esp_idf_build_and_flash(model_files, fake_tools, monkeypatch, tmp_path):
+def test_esp_idf_build_and_flash(artifact, fake_tools, monkeypatch, tmp_path):
     board = load_board("esp32s3")
-    project = render_project(board, model_files, tmp_path / "idf", kind="esp-idf")
+    project = render_project(board, artifact, tmp_path / "idf", kind="esp-idf")
     monkeypatch.setenv("FAKE_OUTPUT", json.dumps(IDF_OUTPUT))
     report = build_project(project, board, echo=lambda line: None)
     assert report.tool == "idf.py" and report.memory.flash_max == 0x100000
@@ -150,12 +152,13 @@ def test_port_auto_finds_the_board_by_usb_id(monkeypatch):
         resolve_port(load_board("esp32"), "auto")
 
 
-def test_fit_check_counts_arena_input_core_and_tflm(model_files):
-    facts = model_facts(model_files)
-    operators = facts.pop("operators")
-    assert facts == {"model_bytes": 8832, "arena_bytes": 8192, "input_bytes": 64}
+def test_fit_check_counts_arena_input_core_and_tflm(artifact):
+    operators = artifact.operators
     assert set(operators) >= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
-    report = check_fit(load_board("nano33ble"), operators=operators, **facts)
+    report = check_artifact_fit(load_board("nano33ble"), artifact)
+    # the fixture: 8,832-byte model, 8x8x1 int8 input, arena 7,680 + 512 = 8,192
+    assert (report.model_bytes, report.arena_bytes, report.input_bytes) == (8832, 8192, 64)
+    assert "host (64-bit) upper bound 7,680 + margin 512" in report.lines()[0]
     assert report.sram_needed == 8192 + 64 + CORE_SRAM_BYTES + DEFAULT_STACK_MARGIN
     assert report.flash_needed == 8832 + tflm_flash_bytes(operators) + CORE_FLASH_BYTES
     assert require_fit(report) is report
@@ -168,38 +171,29 @@ def test_fit_check_counts_arena_input_core_and_tflm(model_files):
         require_fit(too_big)
 
 
-def test_firmware_arena_margin():
-    assert firmware_arena(2000) == 2512  # + 512, the minimum margin
-    assert firmware_arena(5080) == 5600  # + 10 % = 5588, rounded up to a multiple of 16
-    assert firmware_arena(40_000) == 44_000  # + 10 %
-
-
-def test_deploy_runs_every_step(model_files, fake_tools, monkeypatch, tmp_path):
+def test_deploy_runs_every_step(artifact, fake_tools, monkeypatch, tmp_path):
     from serial.tools import list_ports
 
     monkeypatch.setattr(list_ports, "comports", lambda: [FakePort("/dev/ttyACM0", 0x2341, 0x805A)])
     monkeypatch.setenv("FAKE_OUTPUT", json.dumps(ARDUINO_OUTPUT))
     said = []
-    result = deploy(model_files, load_board("nano33ble"), tmp_path / "fw", say=said.append)
+    result = deploy(artifact, load_board("nano33ble"), tmp_path / "fw", say=said.append)
     assert result.port == "/dev/ttyACM0" and result.build.memory.flash_used == 234512
     assert [call[1] for call in fake_tools()] == ["core", "lib", "compile", "upload"]
     assert any("SRAM" in line for line in said) and any("flashed" in line for line in said)
     # a second deploy replaces the project it rendered before
-    deploy(model_files, load_board("nano33ble"), tmp_path / "fw", port=None, say=said.append)
+    deploy(artifact, load_board("nano33ble"), tmp_path / "fw", port=None, say=said.append)
 
 
-def test_deploy_to_the_emulated_board_builds_the_host_core(model_files, tmp_path):
+def test_deploy_to_the_emulated_board_builds_the_host_core(artifact, tmp_path):
     said = []
-    result = deploy(model_files, load_board("emulated"), tmp_path / "fw", say=said.append)
+    result = deploy(artifact, load_board("emulated"), tmp_path / "fw", say=said.append)
     assert result.project.kind == "host" and result.build is None and result.port is None
     assert any("needs no flashing" in line for line in said)
 
 
-def test_deploy_refuses_a_model_that_does_not_fit(model_files, tmp_path):
-    huge = dict(model_files)
-    huge["model_settings.h"] = huge["model_settings.h"].replace(
-        "#define TKD_ARENA_SIZE 8192", "#define TKD_ARENA_SIZE 4000000"
-    )
+def test_deploy_refuses_a_model_that_does_not_fit(fixture_tflite, tmp_path):
+    huge = Int8Artifact(fixture_tflite, name="digits", arena=ArenaPlan(4_000_000, 512))
     with pytest.raises(TinyKDError, match="does not fit Arduino Nano 33 BLE Sense"):
         deploy(huge, load_board("nano33ble"), tmp_path / "fw", say=lambda line: None)
     assert not (tmp_path / "fw").exists()
@@ -215,3 +209,37 @@ def test_tool_path_from_environment(monkeypatch, tmp_path):
     assert ARDUINO_CLI.find() is None
     monkeypatch.setenv("TINYKD_ARDUINO_CLI", str(script))
     assert ARDUINO_CLI.find() == str(script)
+
+
+def test_host_build_selects_the_kernels_of_the_artifacts_operators(artifact, tmp_path):
+    """The TFLM kernels come from the project's recorded operators (no C is parsed back)."""
+    from tinykd.firmware.host_firmware import registered_kernels
+    from tinykd.firmware.render import load_project
+
+    header = tmp_path / "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+    header.parent.mkdir(parents=True)
+    methods = {  # TFLM's resolver: one Add* method per operator, naming its Register_*
+        "Conv2D": "CONV_2D",
+        "DepthwiseConv2D": "DEPTHWISE_CONV_2D",
+        "FullyConnected": "FULLY_CONNECTED",
+        "Mean": "MEAN",
+        "Softmax": "SOFTMAX",
+    }
+    header.write_text(
+        "class MicroMutableOpResolver {\n"
+        + "".join(
+            f"  TfLiteStatus Add{method}(\n      const TFLMRegistration& r = Register_{kernel}()) {{}}\n"
+            for method, kernel in methods.items()
+        )
+        + "};\n"
+    )
+    project = render_project(load_board("emulated"), artifact, tmp_path / "p", kind="host")
+    operators = load_project(project.root).operators
+    # the fixture (a digits ds_cnn), by hand; SOFTMAX is in TFLM but not in the model
+    assert operators == ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED")
+    assert registered_kernels(operators, tmp_path) == [
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "MEAN",
+        "FULLY_CONNECTED",
+    ]

@@ -85,12 +85,27 @@ def test_render_refuses_an_existing_folder(tinykd, tmp_path):
     assert status == 2 and "not empty" in err
 
 
-def test_render_from_a_model_dir(tinykd, model_files, tmp_path):
-    folder = tmp_path / "distilled_c"
-    folder.mkdir()
-    for name, text in model_files.items():
-        (folder / name).write_text(text)
-    status, _, err = tinykd(
+def test_export_writes_a_model_folder_with_the_arena_policy(tinykd, tmp_path):
+    status, out, err = tinykd(
+        "export", FIXTURE_TFLITE, "--out", tmp_path / "m", "--arena-margin", "100"
+    )
+    assert status == 0, err
+    # the fixture's minimum is 5,080 B (bench/arena_minimum.py); margin 512 + 100 by hand
+    assert "arena 5,696 B = host (64-bit) upper bound 5,080 B + margin 612 B" in out
+    settings = (tmp_path / "m" / "model_settings.h").read_text()
+    assert "#define TKD_ARENA_SIZE 5696\n" in settings  # 5,692 rounded up to 16
+    assert (tmp_path / "m" / "model.tflite").read_bytes() == FIXTURE_TFLITE.read_bytes()
+    status, out, err = tinykd(
+        "render", "--board", "pico", "--model-dir", tmp_path / "m", "--out", tmp_path / "p"
+    )
+    assert status == 0 and "arena 5,696 B" in out  # the folder's arena, no second margin
+
+
+def test_render_from_a_model_dir(tinykd, artifact, tmp_path):
+    from tinykd.export import write_model_folder
+
+    folder = write_model_folder(artifact, tmp_path / "distilled_c")
+    status, out, err = tinykd(
         "render",
         "--board",
         "esp32",
@@ -102,11 +117,15 @@ def test_render_from_a_model_dir(tinykd, model_files, tmp_path):
         tmp_path / "p",
     )
     assert status == 0, err
-    (folder / "op_resolver.h").unlink()
+    # the folder's recorded arena is used as it is: no margin added a second time
+    assert "arena 8,192 B = host (64-bit) upper bound 7,680 B + margin 512 B" in out
+    settings = (tmp_path / "p" / "main" / "model_settings.h").read_text()
+    assert "#define TKD_ARENA_SIZE 8192" in settings
+    (folder / "artifact.json").unlink()
     status, _, err = tinykd(
         "render", "--board", "esp32", "--model-dir", folder, "--out", tmp_path / "q"
     )
-    assert status == 2 and "lacks op_resolver.h" in err
+    assert status == 2 and "lacks artifact.json or model.tflite" in err
 
 
 def test_build_without_any_tool_is_one_error(tinykd, tmp_path, monkeypatch):

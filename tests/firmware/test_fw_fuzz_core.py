@@ -1,9 +1,10 @@
 """The firmware's protocol parser under a long randomized test with AddressSanitizer and UBSan.
 
 ``fuzz/fuzz_core.c`` drives the real ``tkd_core.c`` (through the host library) with random
-commands, bytes, bulk transfers, clock jumps and resets. gcc has no libFuzzer, so this is
-the sanitizer-built randomized form. Skipped when the compiler cannot build or run
-sanitized programs; ``TINYKD_TEST_FUZZ=1`` turns the skip into a failure.
+commands, bytes, bulk transfers, clock jumps and resets: the sanitizer-built randomized
+form, for compilers without libFuzzer (``test_fw_libfuzzer.py`` is the coverage-guided
+one). Skipped when the compiler cannot build or run sanitized programs; ``CI=true`` or
+``TINYKD_TEST_FUZZ=1`` turns the skip into a failure.
 ``TINYKD_FUZZ_ITERATIONS`` (default 60000 actions per seed) makes it longer.
 """
 
@@ -14,20 +15,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fw_helpers import core_with_planted_overflow, fuzz_compiler, skip_or_fail_fuzz
 
 from tinykd.firmware.host_core import c_compiler
 from tinykd.firmware.paths import firmware_dir
-from tinykd.firmware.render import config_header
 
 HERE = Path(__file__).parent
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *SANITIZE]
-
-
-def _skip_or_fail(reason: str):
-    if os.environ.get("TINYKD_TEST_FUZZ"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +32,15 @@ def build(tmp_path_factory):
     try:
         compiler = c_compiler()
     except Exception as error:
-        _skip_or_fail(str(error))
+        skip_or_fail_fuzz(str(error))
     probe = work / "probe.c"
     probe.write_text("int main(void) { return 0; }\n")
     result = subprocess.run(
         [compiler, *SANITIZE, str(probe), "-o", str(work / "probe")], capture_output=True
     )
     if result.returncode != 0 or subprocess.run([str(work / "probe")]).returncode != 0:
-        _skip_or_fail(f"{compiler} cannot build or run programs with AddressSanitizer")
-    (work / "tkd_config.h").write_text(
-        config_header(board_name="fuzz", baud=115200, cpu_hz=1_000_000, cycle_counter="host")
-    )
-    (work / "model_settings.h").write_text((HERE / "fixtures" / "model_settings.h").read_text())
-    sources = firmware_dir()
-
-    def compile_with(core_source: Path, name: str) -> Path:
-        target = work / name
-        command = [compiler, *FLAGS, f"-I{work}", f"-I{sources / 'core'}", str(core_source)]
-        command += [str(sources / "hal/host/tkd_host_lib.c"), str(HERE / "fuzz" / "fuzz_core.c")]
-        result = subprocess.run([*command, "-o", str(target)], capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        return target
-
-    return compile_with, sources, work
+        skip_or_fail_fuzz(f"{compiler} cannot build or run programs with AddressSanitizer")
+    return fuzz_compiler(work, compiler, FLAGS, HERE / "fuzz" / "fuzz_core.c"), work
 
 
 def _run(executable: Path, iterations: int, seed: int) -> subprocess.CompletedProcess:
@@ -74,8 +55,8 @@ def _run(executable: Path, iterations: int, seed: int) -> subprocess.CompletedPr
 
 
 def test_parser_survives_a_long_randomized_run_under_sanitizers(build):
-    compile_with, sources, _ = build
-    executable = compile_with(sources / "core" / "tkd_core.c", "fuzz_core")
+    compile_with, _ = build
+    executable = compile_with(firmware_dir() / "core" / "tkd_core.c", "fuzz_core")
     iterations = int(os.environ.get("TINYKD_FUZZ_ITERATIONS", "60000"))
     for seed in (1, 2):
         result = _run(executable, iterations, seed)
@@ -87,12 +68,8 @@ def test_parser_survives_a_long_randomized_run_under_sanitizers(build):
 
 def test_the_fuzzer_finds_a_planted_overflow(build):
     """The same run against a core whose command-length check is off by eight must fail."""
-    compile_with, sources, work = build
-    source = (sources / "core" / "tkd_core.c").read_text()
-    check = "} else if (s_cmd_len == TKD_CMD_SIZE) {"
-    assert check in source
-    broken = work / "tkd_core_broken.c"
-    broken.write_text(source.replace(check, "} else if (s_cmd_len == TKD_CMD_SIZE + 8u) {"))
+    compile_with, work = build
+    broken = core_with_planted_overflow(work)
     result = _run(compile_with(broken, "fuzz_broken"), 20000, 1)
     assert result.returncode != 0
     assert "out of bounds" in result.stderr or "AddressSanitizer" in result.stderr

@@ -10,7 +10,12 @@ import pytest
 from fw_helpers import FIXTURE_SETTINGS, TRANSCRIPTS, FixtureRuntime, parse, replay, split_lines
 
 from tinykd.firmware.host_core import HostCore, ManualClock
-from tinykd.firmware.protocol import db_commands, infer_command, split_replies
+from tinykd.firmware.protocol import (
+    db_commands,
+    infer_command,
+    results_tolerance,
+    split_replies,
+)
 
 TRANSCRIPT_FILES = sorted(TRANSCRIPTS.glob("*.txt"))
 
@@ -111,41 +116,104 @@ def test_input_reaches_the_runtime_unchanged_for_every_byte_value():
     assert runtime.inputs == [data] * 5  # 2 warmup + 3 timed, each a fresh copy
 
 
-def _reference_milli(q: int, scale: float, zero_point: int) -> str:
-    """m-results text by an independent route: float32 product, decimal rounding."""
-    value = np.float32(np.float32(q - zero_point) * np.float32(scale)) * np.float32(1000.0)
-    milli = Decimal(float(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)  # half away from 0
-    return f"{milli / 1000:.3f}"
+def _reference_decimal(value: float, decimals: int) -> str:
+    """m-results text by an independent route: float32 scaling, decimal rounding."""
+    scaled = np.float32(value) * np.float32(10.0**decimals)
+    units = Decimal(float(scaled)).quantize(Decimal(1), rounding=ROUND_HALF_UP)  # half away
+    return f"{units / 10**decimals:.{decimals}f}"
 
 
-def test_results_formatting_matches_an_independent_rounding(tmp_path):
-    """Every int8 value through an awkward scale and zero point, incl. negative results."""
-    scale, zero_point = 0.0123456789, 5
+def _settings(tmp_path, *, classes: int, scale: float, zero_point: int, probabilities=None):
+    """The fixture's model_settings.h with another output: class count and quantization."""
     settings = FIXTURE_SETTINGS.read_text()
-    settings = settings.replace("#define TKD_NUM_CLASSES 3", "#define TKD_NUM_CLASSES 256")
+    settings = settings.replace("#define TKD_NUM_CLASSES 3", f"#define TKD_NUM_CLASSES {classes}")
     settings = settings.replace('{"zero", "one", "two"}', "{0}")
     settings = settings.replace(
-        "#define TKD_OUTPUT_SCALE 0.00390625f", f"#define TKD_OUTPUT_SCALE {scale}f"
+        "#define TKD_OUTPUT_SCALE 0.00390625f", f"#define TKD_OUTPUT_SCALE {scale!r}f"
     )
     settings = settings.replace(
         "#define TKD_OUTPUT_ZERO_POINT -128", f"#define TKD_OUTPUT_ZERO_POINT {zero_point}"
     )
-    path = tmp_path / "model_settings.h"
+    if probabilities is not None:
+        settings = settings.replace(
+            "#define TKD_ARENA_SIZE",
+            f"#define TKD_OUTPUT_IS_PROBABILITIES {probabilities}\n#define TKD_ARENA_SIZE",
+        )
+    path = tmp_path / f"model_settings_{classes}_{probabilities}.h"
     path.write_text(settings)
+    return path
 
+
+def _results(core, command=b"infer 1 0%") -> list[str]:
+    lines = split_lines(core.feed(command))
+    results = [line for line in lines if line.startswith("m-results-[")]
+    assert len(results) == 1 and results[0].endswith("]"), lines
+    return results[0][len("m-results-[") : -1].split(",")
+
+
+def test_results_formatting_matches_an_independent_rounding(tmp_path):
+    """A softmax-output model: every int8 value dequantized through an awkward scale and
+    zero point (negative values too), six decimals rounded half away from zero."""
+    scale, zero_point = 0.0123456789, 5
+    path = _settings(tmp_path, classes=256, scale=scale, zero_point=zero_point, probabilities=1)
     core = HostCore(path, StubRuntime(lambda _: list(range(-128, 128))))
     core.boot()
     core.feed(ZERO_INPUT)
-    lines = split_lines(core.feed(b"infer 1 0%"))
-    results = lines[-2]
-    assert results.startswith("m-results-[") and results.endswith("]")
-    got = results[len("m-results-[") : -1].split(",")
-    expected = [_reference_milli(q, scale, zero_point) for q in range(-128, 128)]
-    assert got == expected
+    expected = [
+        _reference_decimal(np.float32(q - zero_point) * np.float32(scale), 6)
+        for q in range(-128, 128)
+    ]
+    assert _results(core) == expected
     assert (
         split_lines(core.feed(b"tkd-output%"))[0]
         == "m-tkd-output-[" + bytes(np.arange(-128, 128, dtype=np.int8).view(np.uint8)).hex() + "]"
     )
+
+
+def test_a_single_output_is_reported_as_its_dequantized_score(tmp_path):
+    """One output (an anomaly score, as MLPerf's ad01): no softmax, three decimals."""
+    scale, zero_point = 0.0123456789, 5
+    outputs = iter(range(-128, 128))
+    path = _settings(tmp_path, classes=1, scale=scale, zero_point=zero_point)
+    core = HostCore(path, StubRuntime(lambda _: [next(outputs)]))
+    core.boot()
+    core.feed(ZERO_INPUT)
+    for q in range(-128, 128):
+        expected = _reference_decimal(np.float32(q - zero_point) * np.float32(scale), 3)
+        assert _results(core) == [expected]
+
+
+@pytest.mark.parametrize("classes,scale", [(10, 0.0625), (10, 0.3), (2, 0.05), (100, 0.02)])
+def test_softmax_matches_numpy(tmp_path, classes, scale):
+    """Logits in, class probabilities out: the firmware's float32 softmax (its own exp, no
+    libm) against numpy's float64 softmax of the same dequantized values.
+
+    Tolerance (protocol.results_tolerance): half a unit of the sixth decimal for printing,
+    plus float32 rounding, 2^-24 relative per operation: |y| <= 255 * scale from rounding
+    the exponent y, about 6 in the exp's range reduction and polynomial, K - 1 in the sum,
+    one for the division and one for printing. Worst case here: (0.3 * 255 + 10 + 8) *
+    2^-24 = 5.6e-6 relative, i.e. at most 6.1e-6 absolute on a probability.
+    """
+    rng = np.random.default_rng(classes)
+    vectors = [rng.integers(-128, 128, classes) for _ in range(40)]
+    vectors += [np.full(classes, 7), np.r_[127, np.full(classes - 1, -128)]]  # ties, extremes
+    zero_point = -3
+    path = _settings(tmp_path, classes=classes, scale=scale, zero_point=zero_point)
+    pending = iter(vectors)
+    core = HostCore(path, StubRuntime(lambda _: [int(v) for v in next(pending)]))
+    core.boot()
+    core.feed(ZERO_INPUT)
+    worst = 0.0
+    for vector in vectors:
+        printed = np.array([float(text) for text in _results(core)])
+        logits = (vector.astype(np.float64) - zero_point) * float(np.float32(scale))
+        exact = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        tolerance = results_tolerance(exact, scale, output_is_probabilities=False)
+        assert np.all(np.abs(printed - exact) <= tolerance), (vector, printed, exact)
+        assert np.all(tolerance < 7e-6)
+        assert printed.argmax() == vector.argmax()  # equal logits: the first, as numpy
+        worst = max(worst, float(np.max(np.abs(printed - exact))))
+    print(f"largest |firmware - numpy| for K={classes}, scale={scale}: {worst:.2e}")
 
 
 def test_runtime_failures_are_reported_not_hidden():
@@ -221,4 +289,6 @@ def test_db_commands_fit_the_command_buffer(cmd_size):
     reply = split_replies(core.feed(infer_command(2, 1)).decode())[0]
     assert runtime.inputs == [data] * 3
     assert reply.laps_us() == [1000, 3000]  # one warmup run, then two timed runs of 1000 us
-    assert reply.results() == [0.719, 0.109, 0.5]  # sum 1720: (184, 28, 128) / 256
+    # sum 1720: outputs (184, 28, 128) / 256 dequantized; softmax by numpy (float64):
+    # 0.426037151, 0.231632381, 0.342330468
+    assert reply.results() == [0.426037, 0.231632, 0.342330]

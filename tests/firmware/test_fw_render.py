@@ -8,7 +8,7 @@ import pytest
 
 from tinykd.boards import list_boards, load_board
 from tinykd.errors import TinyKDError
-from tinykd.export import model_hash
+from tinykd.export import Int8Artifact, model_hash, render_model_files
 from tinykd.firmware.render import MANIFEST, SKETCH_NAME, load_project, render_project
 
 CORE = [
@@ -26,10 +26,10 @@ MODEL = ["model_data.h", "model_data.cc", "model_settings.h", "op_resolver.h"]
     "name", [n for n in list_boards() if "arduino" in load_board(n).project_kinds()]
 )
 def test_arduino_project_for_every_board(
-    name, model_files, fixture_tflite, tmp_path, firmware_untouched
+    name, artifact, fixture_tflite, tmp_path, firmware_untouched
 ):
     board = load_board(name)
-    project = render_project(board, model_files, tmp_path / "out", kind="arduino")
+    project = render_project(board, artifact, tmp_path / "out", kind="arduino")
     src = tmp_path / "out" / SKETCH_NAME / "src"
     for file in [
         *CORE,
@@ -45,7 +45,9 @@ def test_arduino_project_for_every_board(
     assert f'#define TKD_BOARD_NAME "{name}"' in config
     assert f"#define TKD_BAUD {board.baud}u" in config
     assert f"#define TKD_CLOCK_{board.cycle_counter.upper()} 1" in config
-    assert (src / "model_settings.h").read_text() == model_files["model_settings.h"]
+    assert (src / "model_settings.h").read_text() == render_model_files(artifact)[
+        "model_settings.h"
+    ]
     ini = (tmp_path / "out" / "platformio.ini").read_text()
     assert f"[env:{name}]" in ini and f"src_dir = {SKETCH_NAME}" in ini
     assert project.model_hash == model_hash(fixture_tflite)
@@ -54,9 +56,9 @@ def test_arduino_project_for_every_board(
 
 
 @pytest.mark.parametrize("name", ["esp32", "esp32s3", "xiao_esp32s3"])
-def test_esp_idf_project(name, model_files, tmp_path, firmware_untouched):
+def test_esp_idf_project(name, artifact, tmp_path, firmware_untouched):
     board = load_board(name)
-    render_project(board, model_files, tmp_path / "out", kind="esp-idf")
+    render_project(board, artifact, tmp_path / "out", kind="esp-idf")
     main = tmp_path / "out" / "main"
     assert {p.name for p in main.iterdir()} >= {
         *CORE,
@@ -78,39 +80,39 @@ def test_esp_idf_project(name, model_files, tmp_path, firmware_untouched):
     )
 
 
-def test_kind_must_be_supported(model_files, tmp_path):
+def test_kind_must_be_supported(artifact, tmp_path):
     with pytest.raises(TinyKDError, match="supports: arduino"):
-        render_project(load_board("nano33ble"), model_files, tmp_path / "out", kind="esp-idf")
+        render_project(load_board("nano33ble"), artifact, tmp_path / "out", kind="esp-idf")
 
 
-def test_refuses_a_non_empty_folder(model_files, tmp_path):
+def test_refuses_a_non_empty_folder(artifact, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("mine")
     with pytest.raises(TinyKDError, match="not empty"):
-        render_project(load_board("pico"), model_files, tmp_path / "out")
+        render_project(load_board("pico"), artifact, tmp_path / "out")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.txt"]
 
 
-def test_replace_swaps_only_a_tinykd_project(model_files, tmp_path):
+def test_replace_swaps_only_a_tinykd_project(artifact, tmp_path):
     board = load_board("pico")
-    render_project(board, model_files, tmp_path / "out")
+    render_project(board, artifact, tmp_path / "out")
     (tmp_path / "out" / "stale.txt").write_text("old build output")
     with pytest.raises(TinyKDError, match="not empty"):
-        render_project(board, model_files, tmp_path / "out")
-    render_project(board, model_files, tmp_path / "out", replace=True)
+        render_project(board, artifact, tmp_path / "out")
+    render_project(board, artifact, tmp_path / "out", replace=True)
     assert not (tmp_path / "out" / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging left behind
 
 
-def test_missing_model_file_leaves_nothing(model_files, tmp_path):
-    partial = {k: v for k, v in model_files.items() if k != "op_resolver.h"}
-    with pytest.raises(TinyKDError, match="op_resolver.h"):
-        render_project(load_board("pico"), partial, tmp_path / "out")
+def test_a_model_that_cannot_be_rendered_leaves_nothing(artifact, tmp_path):
+    three_labels = Int8Artifact(artifact.tflite, name="m", labels="abc", arena=artifact.arena)
+    with pytest.raises(TinyKDError, match="3 class labels for a model with 10 outputs"):
+        render_project(load_board("pico"), three_labels, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_load_project_reads_the_manifest(model_files, tmp_path):
-    rendered = render_project(load_board("esp32"), model_files, tmp_path / "out", kind="esp-idf")
+def test_load_project_reads_the_manifest(artifact, tmp_path):
+    rendered = render_project(load_board("esp32"), artifact, tmp_path / "out", kind="esp-idf")
     assert load_project(tmp_path / "out") == rendered
     with pytest.raises(TinyKDError, match="not a tinykd firmware project"):
         load_project(tmp_path)

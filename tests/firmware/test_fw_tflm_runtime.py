@@ -17,11 +17,16 @@ import pytest
 
 from tinykd.boards import load_board
 from tinykd.data.sources import load_digits
-from tinykd.export import describe_tflite, model_hash, render_model_files
+from tinykd.export import ArenaPlan, Int8Artifact, describe_tflite, model_hash, render_model_files
 from tinykd.firmware.host_core import HostCore, TflmHostRuntime
-from tinykd.firmware.protocol import bulk_command, db_commands, infer_command, split_replies
+from tinykd.firmware.protocol import (
+    bulk_command,
+    db_commands,
+    infer_command,
+    results_tolerance,
+    split_replies,
+)
 from tinykd.firmware.render import render_project
-from tinykd.measure import measure_arena
 from tinykd.measure.tflm import TflmModel
 
 FIXTURE = Path(__file__).parent / "fixtures" / "digits_ds_cnn.tflite"
@@ -59,29 +64,42 @@ def check_session(output: str, tflite: bytes, expected: np.ndarray) -> dict[str,
     assert [reply.errors for reply in replies if reply.errors] == []
     outputs = [reply.int8_output() for reply in replies if "output" in reply.values()]
     np.testing.assert_array_equal(np.array(outputs), expected)
-    # m-results: the same outputs dequantized, to three decimals
-    quantization = describe_tflite(tflite).output
-    results = [reply.results() for reply in replies if reply.laps_us()]
-    dequantized = (expected.astype(np.float64) - quantization.zero_point) * quantization.scale
-    np.testing.assert_allclose(np.array(results), dequantized, atol=0.0005 + 1e-6)
+    # m-results: class probabilities, the softmax of the same outputs dequantized (this
+    # model ends in logits), to six decimals within the firmware's float32 error
+    description = describe_tflite(tflite)
+    assert not description.output_is_softmax
+    quantization = description.output
+    results = np.array([reply.results() for reply in replies if reply.laps_us()])
+    logits = (expected.astype(np.float64) - quantization.zero_point) * quantization.scale
+    exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = exponentials / exponentials.sum(axis=1, keepdims=True)
+    tolerance = results_tolerance(probabilities, quantization.scale, False)
+    assert np.all(np.abs(results - probabilities) <= tolerance)
+    assert np.array_equal(results.argmax(axis=1), expected.argmax(axis=1))
     info = replies[-1].values()
     assert info["hash"] == model_hash(tflite)
     assert 0 < int(info["arena-used"]) <= int(info["arena-size"]) == ARENA
     return info
 
 
+def fixture_artifact(tflite: bytes) -> Int8Artifact:
+    """The fixture with an ARENA-byte arena (any minimum + margin that add up to it)."""
+    return Int8Artifact(
+        tflite, name="digits", labels=list("0123456789"), arena=ArenaPlan(ARENA - 512, 512)
+    )
+
+
 def test_emulated_board_matches_the_interpreter(tflite, samples, tmp_path):
     inputs, expected = samples
-    files = render_model_files(
-        tflite, model_name="digits", class_labels=list("0123456789"), arena_size=ARENA
-    )
+    artifact = fixture_artifact(tflite)
+    files = render_model_files(artifact)
     (tmp_path / "model_settings.h").write_text(files["model_settings.h"])
-    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(tflite, ARENA))
+    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(artifact, ARENA))
     output = core.boot()
     for command in session(inputs):
         output += core.feed(command)
     info = check_session(output.decode(), tflite, expected)
-    assert int(info["arena-used"]) == measure_arena(tflite)  # TFLM's own allocation total
+    assert int(info["arena-used"]) == ARENA - 512  # by default the artifact's recorded minimum
 
 
 @pytest.mark.skipif(
@@ -92,10 +110,9 @@ def test_host_compiled_firmware_matches_the_interpreter(tflite, samples, tmp_pat
     from tinykd.firmware.host_firmware import build_host_firmware
 
     inputs, expected = samples
-    files = render_model_files(
-        tflite, model_name="digits", class_labels=list("0123456789"), arena_size=ARENA
+    project = render_project(
+        load_board("emulated"), fixture_artifact(tflite), tmp_path / "project", kind="host"
     )
-    project = render_project(load_board("emulated"), files, tmp_path / "project", kind="host")
     executable = build_host_firmware(project)
     result = subprocess.run(
         [str(executable)], input=b"".join(session(inputs)), capture_output=True, timeout=60

@@ -25,7 +25,7 @@ def _skip_or_fail(variable: str, reason: str):
 
 
 @pytest.mark.parametrize("name", ["nano33ble", "esp32"])
-def test_arduino_cli_compiles_the_sketch(name, model_files, tmp_path):
+def test_arduino_cli_compiles_the_sketch(name, artifact, tmp_path):
     tool = ARDUINO_CLI.find()
     if tool is None:
         _skip_or_fail("TINYKD_TEST_ARDUINO", "arduino-cli is not installed")
@@ -34,13 +34,13 @@ def test_arduino_cli_compiles_the_sketch(name, model_files, tmp_path):
         check_arduino_setup(tool, board)
     except TinyKDError as missing:
         _skip_or_fail("TINYKD_TEST_ARDUINO", str(missing))
-    project = render_project(board, model_files, tmp_path / name, kind="arduino")
+    project = render_project(board, artifact, tmp_path / name, kind="arduino")
     report = build_project(project, board, tool="arduino-cli", echo=lambda line: None)
     assert report.memory.flash_used > 8832  # at least the model array
     assert report.memory.ram_used > 8192  # at least the arena
 
 
-def test_platformio_builds_the_sketch(model_files, tmp_path):
+def test_platformio_builds_the_sketch(artifact, tmp_path):
     if PLATFORMIO.find() is None:
         _skip_or_fail("TINYKD_TEST_PLATFORMIO", "platformio is not installed")
     if os.environ.get("TINYKD_TEST_PLATFORMIO") != "1":
@@ -48,6 +48,6 @@ def test_platformio_builds_the_sketch(model_files, tmp_path):
             "PlatformIO fetches the nordicnrf52 platform on first use; set TINYKD_TEST_PLATFORMIO=1"
         )
     board = load_board("nano33ble")
-    project = render_project(board, model_files, tmp_path / "pio", kind="arduino")
+    project = render_project(board, artifact, tmp_path / "pio", kind="arduino")
     report = build_project(project, board, tool="platformio", echo=lambda line: None)
     assert report.memory.flash_used > 8832

@@ -82,6 +82,8 @@ def test_bench_on_emulated_boards_writes_the_whole_report(model_path, bench_mode
         "100.00% exact",
         "(estimated)",
         "Every sample was answered",
+        "input path binary because the device lists tkd-bulk in help% (two identical replies)",
+        "device identity: model hash",
     ):
         assert text in markdown and text in html
     rows = (out / "samples-student.csv").read_text().splitlines()

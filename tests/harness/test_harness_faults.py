@@ -17,6 +17,7 @@ import pytest
 from harness_settings import FAST
 
 from tinykd.firmware.emulator import start_emulator_process
+from tinykd.measure.harness.fault_scenarios import LINK_FAULTS
 from tinykd.measure.harness.faults import Fault, FaultInjector
 from tinykd.measure.harness.runner import (
     BoardSession,
@@ -26,17 +27,7 @@ from tinykd.measure.harness.runner import (
     run_benchmark,
 )
 
-FAULTS = [
-    Fault("drop", "to_device", 900),
-    Fault("corrupt", "to_device", 2500),
-    Fault("drop", "to_host", 4000),
-    Fault("corrupt", "to_host", 6000),
-    Fault("delay", "to_host", 8000, seconds=1.5),
-    Fault("reset", "to_device", 5200),
-    Fault("corrupt", "to_device", 7000, count=3),
-    Fault("drop", "to_device", 9000, count=20),
-    Fault("corrupt", "to_host", 11000, count=2),
-]
+FAULTS = LINK_FAULTS
 
 
 def _run(url, bench_model, samples, transport, **options):

@@ -78,7 +78,7 @@ def test_timing_lines_count_instructions(fixture_firmware_elf):
         read_lines(port, 4, 5.0)
         port.write(b"infer 5 1%")
         lines = read_lines(port, 8, 10.0)
-        assert lines[-2:] == ["m-results-[0.469,0.859,0.250]", "m-ready"]
+        assert lines[-2:] == ["m-results-[0.304745,0.450385,0.244870]", "m-ready"]
         port.write(b"tkd-ticks%")
         ticks = dict(
             re.match(r"m-tkd-([a-z-]+)-\[(\w+)\]", line).groups()

@@ -170,3 +170,29 @@ def test_deep_supervision_heads_never_reach_the_exported_model(
 def test_ensemble_of_one_model_is_the_model(digits_split):
     model = StudentSpec("plain_cnn", 0.5).build(digits_split, seed=0)
     assert ensemble_model([model]) is model
+
+
+def test_born_again_teaches_later_generations_at_temperature_one_by_default():
+    """The paper's generations learn from the plain softmax (T = 1); T stays settable."""
+
+    class RecordingRecipe:
+        seed, epochs = 0, 1
+
+        def __init__(self):
+            self.calls = []
+
+        def train(self, model, data, *, seed=None, **distillation):
+            self.calls.append(distillation)
+
+    class TinyStudent:
+        def build(self, data, seed):
+            inputs = keras.Input((2,))
+            return keras.Model(inputs, keras.layers.Dense(3)(inputs))
+
+    for params, temperature in (({}, 1.0), ({"temperature": 4.0}, 4.0)):
+        recipe = RecordingRecipe()
+        build_strategy("born_again", generations=2, **params).train(TinyStudent(), None, recipe)
+        assert recipe.calls[0] == {}, "generation 1 trains from the labels alone"
+        assert recipe.calls[1]["loss_configs"] == [
+            {"name": "kd", "temperature": temperature, "weight": 1.0}
+        ]

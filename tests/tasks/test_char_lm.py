@@ -129,6 +129,8 @@ def test_prune_and_distill_end_to_end_with_int8_perplexity_in_tflm():
     assert result.lower_is_better and result.metric == "perplexity"
     for value in (result.teacher, result.scratch, result.distilled, result.int8_distilled):
         assert 1.0 < value < 2 * len(corpus.vocabulary)
-    float_on_subset = float(result.notes[-1].split("float on the same: ")[1].split(")")[0])
-    assert result.int8_distilled == pytest.approx(float_on_subset, rel=0.05)
+    # int8 in TFLM stays within 5 % of the float student's perplexity on the same windows.
+    assert result.float_on_int8_inputs is not None
+    assert result.int8_distilled == pytest.approx(result.float_on_int8_inputs, rel=0.05)
+    assert f"(float on the same: {result.float_on_int8_inputs:.3f})" in result.notes[-1]
     assert result.arena_bytes > 0

@@ -94,7 +94,7 @@ def test_int8_generator_in_tflm_and_frechet_scoring(fashion_slice):
     images, real = fashion_slice
     generator = gan.build_generator(16, width=0.125)
     exported = export_int8(generator, gan.latent_samples(16, 100, seed=0))
-    assert "TRANSPOSE_CONV" in exported.operators and exported.arena_bytes > 0
+    assert "TRANSPOSE_CONV" in exported.operators and exported.arena.minimum_bytes > 0
     z = gan.latent_samples(16, 32, seed=1)
     got = tflm_predict(exported.tflite, z)
     expected = generator.predict(z, verbose=0)

@@ -20,7 +20,7 @@ class FineTune:
     epochs: int = 3
     batch_size: int = 128
     learning_rate: float = 5e-4
-    losses: tuple = field(default=({"name": "kd", "weight": 1.0, "temperature": 4.0},))
+    losses: tuple = field(default=({"name": "kd"},))  # the loss's own defaults
     hard_label_weight: float = 1.0
     seed: int = 0
 

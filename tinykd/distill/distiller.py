@@ -293,13 +293,21 @@ class Distiller(keras.Model):
 
     def train_step(self, data):
         inputs, labels, teacher_outputs = self._unpack(data)
+        # Mixed views carry label distributions: the hard loss takes them whole, everything
+        # else (accuracy, losses that need a class) the larger share, the image's own class.
+        label_distributions = labels if is_label_distribution(labels) else None
+        if label_distributions is not None:
+            labels = tf.argmax(label_distributions, axis=-1)
         if teacher_outputs is None and self.distillation_losses:
             teacher_outputs = self.teacher_tap_set(inputs, labels, training=False)
-        batch = Batch(inputs=inputs, labels=labels)
+        batch = Batch(inputs=inputs, labels=labels, training=True)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             student_outputs = self.student_tap_set(inputs, labels, training=True)
-            hard = self.hard_loss(labels, student_outputs[LOGITS])
+            hard = self.hard_loss(
+                labels if label_distributions is None else label_distributions,
+                student_outputs[LOGITS],
+            )
             distillation, terms, metric_values = self._loss_terms(
                 teacher_outputs, student_outputs, batch
             )
@@ -366,7 +374,17 @@ class Distiller(keras.Model):
 
 
 def hard_label_loss(labels, logits):
-    """Mean cross-entropy of integer labels against logits."""
+    """Mean cross-entropy of integer labels (or label distributions, from mixup) against logits."""
+    if is_label_distribution(labels):
+        return tf.reduce_mean(
+            keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
+        )
     return tf.reduce_mean(
         keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     )
+
+
+def is_label_distribution(labels) -> bool:
+    """Float (batch, classes) labels are distributions (mixup); integer ones are classes or,
+    for sequence tasks, (batch, time) class ids."""
+    return labels.shape.rank == 2 and labels.dtype.is_floating

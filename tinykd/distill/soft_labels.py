@@ -69,7 +69,14 @@ def stored_view_logits(
         return stored, True
     logits = teacher_view_logits(teacher, images, plan, report=report)
     buffer = io.BytesIO()
-    np.savez(buffer, logits=logits, shifts=plan.shifts, flips=plan.flips)
+    np.savez(
+        buffer,
+        logits=logits,
+        shifts=plan.shifts,
+        flips=plan.flips,
+        partners=plan.partners,
+        lambdas=plan.lambdas,
+    )
     write_bytes_atomic(path, buffer.getvalue())
     return logits, False
 
@@ -80,11 +87,9 @@ def _load(path: Path, plan: ViewPlan) -> np.ndarray | None:
         return None
     try:
         with np.load(path) as stored:
-            if not (
-                np.array_equal(stored["shifts"], plan.shifts)
-                and np.array_equal(stored["flips"], plan.flips)
-            ):
-                return None
+            for name in ("shifts", "flips", "partners", "lambdas"):
+                if not np.array_equal(stored[name], getattr(plan, name)):
+                    return None
             logits = stored["logits"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None

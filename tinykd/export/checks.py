@@ -45,12 +45,16 @@ def deployment_problems(info: TfliteInfo) -> list[str]:
     return problems
 
 
-def check_deployable(tflite: bytes) -> TfliteInfo:
-    """The model's description when TFLM can run it; otherwise a ``TinyKDError`` naming why."""
-    info = describe_tflite(tflite)
+def require_deployable(info: TfliteInfo) -> TfliteInfo:
+    """``info`` when TFLM can run the model on a board; otherwise a ``TinyKDError`` naming why."""
     problems = deployment_problems(info)
     if problems:
         raise TinyKDError(
             "This model cannot run on a board as exported:\n  - " + "\n  - ".join(problems)
         )
     return info
+
+
+def check_deployable(tflite: bytes) -> TfliteInfo:
+    """The model's description when TFLM can run it; otherwise a ``TinyKDError`` naming why."""
+    return require_deployable(describe_tflite(tflite))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
+from tinykd.export.artifact import HOST_ARENA, Int8Artifact
 from tinykd.export.tflm_flash import KERNEL_OBJECTS, OBJECT_FLASH_BYTES, RUNTIME_FLASH_BYTES
 
 # tinykd's firmware core (tkd_core.c + HAL), from bench/firmware_core_size.py
@@ -53,6 +54,7 @@ class FitReport:
     input_bytes: int
     tflm_flash_bytes: int
     stack_margin_bytes: int = DEFAULT_STACK_MARGIN
+    arena_source: str = "as given"  # which arena the SRAM budget used
 
     @property
     def flash_needed(self) -> int:
@@ -79,7 +81,8 @@ class FitReport:
         board = self.board
         return [
             f"SRAM : {self.sram_needed:,} of {board.usable_sram_bytes:,} bytes usable "
-            f"({self.sram_needed / board.usable_sram_bytes:.0%}; arena {self.arena_bytes:,} + "
+            f"({self.sram_needed / board.usable_sram_bytes:.0%}; arena {self.arena_bytes:,} "
+            f"({self.arena_source}) + "
             f"input {self.input_bytes:,} + core {CORE_SRAM_BYTES:,} + stack margin "
             f"{self.stack_margin_bytes:,}; the framework keeps {board.reserved_sram_bytes:,})",
             f"flash: {self.flash_needed:,} of {board.usable_flash_bytes:,} bytes usable "
@@ -97,8 +100,10 @@ def check_fit(
     input_bytes: int,
     operators=(),
     stack_margin: int = DEFAULT_STACK_MARGIN,
+    arena_source: str = "as given",
 ) -> FitReport:
-    """Both budgets of one model on one board (``arena_bytes`` as the firmware allocates it)."""
+    """Both budgets of one model on one board (``arena_bytes`` as the firmware allocates it,
+    ``arena_source`` saying where that figure comes from)."""
     if min(model_bytes, arena_bytes, input_bytes, stack_margin) < 0:
         raise TinyKDError("model, arena and input sizes and the stack margin cannot be negative.")
     return FitReport(
@@ -108,6 +113,22 @@ def check_fit(
         input_bytes=input_bytes,
         tflm_flash_bytes=tflm_flash_bytes(operators),
         stack_margin_bytes=stack_margin,
+        arena_source=arena_source,
+    )
+
+
+def check_artifact_fit(board: Board, artifact: Int8Artifact) -> FitReport:
+    """Both budgets of an artifact, with the arena its firmware compiles in (arena policy)."""
+    arena = artifact.arena
+    return check_fit(
+        board,
+        model_bytes=artifact.size_bytes,
+        arena_bytes=arena.size_bytes,
+        input_bytes=artifact.input_bytes,
+        operators=artifact.operators,
+        arena_source=(
+            f"the firmware's: {HOST_ARENA} {arena.minimum_bytes:,} + margin {arena.margin_bytes:,}"
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,12 @@ class TfliteInfo:
     float_tensors: tuple[str, ...]  # float32 activations/weights left in the graph
     size_bytes: int
     float_operators: tuple[str, ...] = ()  # operators reading or writing a float tensor
+    output_is_softmax: bool = False  # the output tensor is written by a SOFTMAX operator
+
+
+def model_hash(tflite: bytes) -> str:
+    """The model's identity: first 16 hex digits of its sha256 (the firmware reports it)."""
+    return hashlib.sha256(tflite).hexdigest()[:16]
 
 
 def _schema():
@@ -83,6 +90,10 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
     }
     float_indices = {i for i, t in enumerate(subgraph.tensors) if int(t.type) in (0, 1)}
     used_codes, float_operators = [], []
+    output_writer = None
+    output_index = (
+        int(subgraph.outputs[0]) if subgraph.outputs is not None and len(subgraph.outputs) else -1
+    )
     for operator in subgraph.operators:
         code = runtime.get_builtin_code_from_operator_code(
             model.operatorCodes[operator.opcodeIndex]
@@ -93,6 +104,8 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
             name = f"CUSTOM:{custom.decode() if isinstance(custom, bytes) else custom}"
         if name not in used_codes:
             used_codes.append(name)
+        if operator.outputs is not None and output_index in {int(i) for i in operator.outputs}:
+            output_writer = name
         ends = [
             index
             for part in (operator.inputs, operator.outputs)
@@ -115,4 +128,5 @@ def describe_tflite(tflite: bytes) -> TfliteInfo:
         float_tensors=floats,
         size_bytes=len(tflite),
         float_operators=tuple(float_operators),
+        output_is_softmax=output_writer == "SOFTMAX",
     )

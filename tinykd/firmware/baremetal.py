@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tinykd.boards import Board, QemuTarget
 from tinykd.errors import TinyKDError
+from tinykd.export.artifact import load_model_folder
 from tinykd.firmware.cross import CrossToolchain
 from tinykd.firmware.paths import firmware_dir
 from tinykd.firmware.render import board_config_header
@@ -100,7 +101,8 @@ def build_benchmark_firmware(
     """The benchmark firmware: core + HAL + runtime + the model files in ``model_dir``.
 
     With ``tflm`` the runtime is TFLM (``firmware/runtime/tflm``) over the exported model
-    (``model_data.cc``, ``op_resolver.h``, ``model_settings.h``); without it,
+    (a model folder: ``model_data.cc``, ``op_resolver.h``, ``model_settings.h`` and the
+    artifact whose operators select the TFLM kernels); without it,
     ``runtime_sources`` implement ``tkd_runtime.h`` (a protocol test runtime) and only
     ``model_settings.h`` is needed.
     """
@@ -117,8 +119,8 @@ def build_benchmark_firmware(
             raise TinyKDError(f"{model_dir} has no model_data.cc: export the model first.")
         sources += [*sorted((firmware / "runtime/tflm").glob("*.cc")), model_dir / "model_data.cc"]
         flags = tflm.application_flags(system_headers=True)
-        op_resolver = (Path(model_dir) / "op_resolver.h").read_text(encoding="utf-8")
-        libraries = [build_tflm_library(tflm, toolchain(board), op_resolver=op_resolver)]
+        operators = load_model_folder(model_dir).operators
+        libraries = [build_tflm_library(tflm, toolchain(board), operators=operators)]
     else:
         sources += list(runtime_sources)
     return build_image(

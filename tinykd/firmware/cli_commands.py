@@ -114,34 +114,35 @@ def command_boards(args) -> int:
     return 0
 
 
-def _model_files(args) -> dict[str, str]:
-    from tinykd.firmware.deploy import model_files_from_tflite, read_model_dir
+def _artifact(args):
+    """The model to render: a model folder's artifact, or a .tflite (arena measured now)."""
+    from tinykd.export.artifact import Int8Artifact, load_model_folder
 
     if args.model_dir:
-        return read_model_dir(args.model_dir)
+        return load_model_folder(args.model_dir)
     path = Path(args.tflite)
     if not path.is_file():
         raise TinyKDError(f"{path} does not exist.")
     labels = args.labels.split(",") if args.labels else None
-    return model_files_from_tflite(path.read_bytes(), name=path.stem, labels=labels)
+    return Int8Artifact(path.read_bytes(), name=path.stem, labels=labels)
 
 
 def command_render(args) -> int:
     from tinykd.boards import load_board
-    from tinykd.export.fit import check_fit
-    from tinykd.firmware.deploy import model_facts
+    from tinykd.export.fit import check_artifact_fit
     from tinykd.firmware.render import render_project
 
     board = load_board(args.board)
-    files = _model_files(args)
-    fit = check_fit(board, **model_facts(files))
+    artifact = _artifact(args)
+    fit = check_artifact_fit(board, artifact)
     for line in fit.lines():
         print(line)
     if not fit.fits:
         print("warning: the model does not fit this board (see above); rendering anyway")
-    project = render_project(board, files, args.out, kind=args.kind)
+    project = render_project(board, artifact, args.out, kind=args.kind)
     print(
-        f"Wrote the {project.kind} project for {board.name} to {project.root} (model {project.model_hash})"
+        f"Wrote the {project.kind} project for {board.name} to {project.root} (model {project.model_hash}, "
+        f"{artifact.arena.describe()})"
     )
     print(f"Next: tinykd build {project.root}")
     return 0
@@ -191,8 +192,8 @@ def command_train_and_flash(args) -> int:
 
         find_tflm_tree()
     from tinykd.config import load_config
-    from tinykd.firmware.deploy import deploy, firmware_arena, model_files_from_tflite
-    from tinykd.pipeline import results_table, run_distillation, write_run
+    from tinykd.firmware.deploy import deploy
+    from tinykd.pipeline import arena_note, results_table, run_distillation, write_run
     from tinykd.progress import Progress
 
     board = load_board(args.board)  # fail on a typo before training
@@ -201,18 +202,13 @@ def command_train_and_flash(args) -> int:
     data, rows, notes = run_distillation(config, progress)
     out_dir = write_run(Path(config.output.dir), config, data, rows, notes)
     print(results_table(rows))
+    print(arena_note(rows))
     distilled = next(row for row in rows if row.role == "distilled")
     progress.step(f"Fit check, render and build for {board.title}")
-    files = model_files_from_tflite(
-        distilled.tflite,
-        name=f"{distilled.architecture}-distilled",
-        labels=list(data.class_names),
-        arena=firmware_arena(distilled.arena_bytes),
-    )
     if board.qemu is not None:
-        return _run_on_qemu_board(board, distilled.tflite, files, data, out_dir, progress)
+        return _run_on_qemu_board(board, distilled.artifact, data, out_dir, progress)
     result = deploy(
-        files,
+        distilled.artifact,
         board,
         out_dir / f"firmware-{board.name}",
         kind=args.kind,
@@ -253,7 +249,7 @@ def _benchmark_after_flash(out_dir: Path, board, device_arguments: list[str], pr
 QEMU_SAMPLES = 1000  # test samples run in QEMU after train-and-flash (~0.1-0.3 s each)
 
 
-def _run_on_qemu_board(board, tflite, files, data, out_dir: Path, progress) -> int:
+def _run_on_qemu_board(board, artifact, data, out_dir: Path, progress) -> int:
     """A QEMU board needs no flashing: build, boot in QEMU and benchmark the test samples."""
     from tinykd.firmware.qemu_bench import run_emulated
     from tinykd.firmware.tflm_library import find_tflm_tree
@@ -262,11 +258,10 @@ def _run_on_qemu_board(board, tflite, files, data, out_dir: Path, progress) -> i
 
     count = min(QEMU_SAMPLES, len(data.y_test))
     progress.step(f"Build for {board.title} and run {count:,} test samples in QEMU")
-    inputs = TflmModel(tflite).quantize(data.x_test[:count])
+    inputs = TflmModel(artifact.tflite).quantize(data.x_test[:count])
     run = run_emulated(
         board,
-        tflite,
-        files,
+        artifact,
         inputs,
         tflm=find_tflm_tree(),
         out_dir=out_dir / f"firmware-{board.name}",

@@ -8,9 +8,12 @@ path). What it cannot emulate it estimates and says so:
 - time: the board profile's latency model (cycles per MAC per operator) gives the cycles
   of one inference; the device clock advances by exactly that during an invoke and by
   host time while idle (so the firmware's tkd-bulk timeout still works). The tick unit is
-  reported as ``est-cycles``: never mistaken for a measured cycle count.
-- memory: ``arena used`` is what the TFLM interpreter allocates for the model, as the
-  firmware reports it on a board.
+  reported as ``est-cycles``: never mistaken for a measured cycle count. Paced (the
+  default of ``tinykd emulate``), an inference also takes that long in real time, so the
+  device clock never runs ahead of the host's (MLPerf Tiny's performance windows).
+- memory: ``arena used`` is what the TFLM host interpreter allocates for the model, as the
+  firmware reports it on a board (a host (64-bit) upper bound of a 32-bit board's); the
+  arena size is the artifact's (arena policy: minimum + margin).
 - the link: bytes travel no faster than the board's baud rate (8N1, ten bits a byte) in
   each direction, unless pacing is turned off.
 
@@ -34,11 +37,10 @@ from pathlib import Path
 
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
-from tinykd.export import describe_tflite, model_settings_header
-from tinykd.export.c_sources import model_hash
-from tinykd.firmware.host_core import HostCore, TflmHostRuntime
+from tinykd.export import Int8Artifact, model_settings_header
+from tinykd.export.arena import reported_arena
+from tinykd.firmware.host_core import HostCore, InvokeInterrupted, TflmHostRuntime
 from tinykd.io import cache_dir, write_json_atomic, write_text_atomic
-from tinykd.measure.arena import arena_with_margin, measure_arena, reported_arena
 from tinykd.measure.latency_model import operator_work
 
 ESTIMATED_TICK_UNIT = "est-cycles"
@@ -50,15 +52,22 @@ class EstimatedClock:
     """Device time in CPU cycles: host time while idle, the latency model during invokes.
 
     ``frozen`` holds the clock still while the core runs, so the ticks around an invoke
-    are exactly the estimate (never the Python interpreter's speed).
+    are exactly the estimate (never the Python interpreter's speed). ``realtime`` makes
+    the board as slow as the one it emulates: after each invoke's estimated cycles it
+    waits until host time has caught up with device time, so the device's clock never
+    runs ahead of the host's (MLPerf Tiny's runner checks each performance window
+    against host wall-clock time as well as against the device's m-lap-us).
     """
 
     unit = ESTIMATED_TICK_UNIT
 
-    def __init__(self, ticks_per_second: int):
+    def __init__(self, ticks_per_second: int, realtime: bool = False):
         self.ticks_per_second = ticks_per_second
+        self.realtime = realtime
         self._base = 0.0
         self._running_since: float | None = time.monotonic()
+        self._frozen_at = 0.0  # host time when the clock last stopped
+        self._advanced = 0  # ticks added since then
 
     def ticks(self) -> int:
         value = self._base
@@ -68,11 +77,19 @@ class EstimatedClock:
 
     def advance(self, ticks: int) -> None:
         self._base += ticks
+        self._advanced += ticks
+        if self.realtime and self._running_since is None:
+            due = self._frozen_at + self._advanced / self.ticks_per_second
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
 
     def freeze(self) -> None:
         if self._running_since is not None:
-            self._base += (time.monotonic() - self._running_since) * self.ticks_per_second
+            self._frozen_at = time.monotonic()
+            self._base += (self._frozen_at - self._running_since) * self.ticks_per_second
             self._running_since = None
+            self._advanced = 0
 
     def resume(self) -> None:
         if self._running_since is None:
@@ -84,80 +101,67 @@ class EstimatedRuntime(TflmHostRuntime):
 
     def __init__(
         self,
-        tflite: bytes,
+        artifact: Int8Artifact,
         *,
         arena_size: int,
         arena_used: int,
         clock: EstimatedClock,
         cycles_per_inference: int,
+        interrupted: Callable[[], bool] = lambda: False,
     ):
-        super().__init__(tflite, arena_size, arena_used)
+        super().__init__(artifact, arena_size, arena_used)
         self.clock, self.cycles_per_inference = clock, cycles_per_inference
+        self.interrupted = interrupted
 
     def invoke(self, input_bytes: bytes):
+        if self.interrupted():  # a reset or shutdown waits for no further inference
+            raise InvokeInterrupted
         output = super().invoke(input_bytes)
         self.clock.advance(self.cycles_per_inference)
         return output
 
 
-def _model_dir(tflite: bytes) -> Path:
-    return cache_dir("emulator", model_hash(tflite))
+def _model_dir(artifact: Int8Artifact) -> Path:
+    return cache_dir("emulator", artifact.hash)
 
 
-def _arena_figures(tflite: bytes) -> tuple[int, int]:
-    """(arena used, arena size) as the firmware would have them; cached per model.
-
-    Used: what TFLM's allocator reports (the firmware prints ``arena_used_bytes()``).
-    Size: the exported arena, the measured minimum rounded up as ``tinykd export`` does.
-    """
-    cached = _model_dir(tflite) / "arena.json"
+def _arena_used(artifact: Int8Artifact) -> int:
+    """What TFLM's allocator reports for the model (the firmware prints ``arena_used_bytes()``);
+    cached per model."""
+    cached = _model_dir(artifact) / "arena.json"
     if cached.is_file():
-        figures = json.loads(cached.read_text(encoding="utf-8"))
-        return figures["arena_used"], figures["arena_size"]
-    used, size = reported_arena(tflite), arena_with_margin(measure_arena(tflite))
-    write_json_atomic(cached, {"arena_used": used, "arena_size": size})
-    return used, size
+        return json.loads(cached.read_text(encoding="utf-8"))["arena_used"]
+    used = reported_arena(artifact.tflite)
+    write_json_atomic(cached, {"arena_used": used})
+    return used
 
 
 class EmulatedBoard:
     """One emulated device: ``boot``, ``feed`` bytes, ``request_reset`` from any thread."""
 
-    def __init__(
-        self,
-        tflite: bytes,
-        board: Board,
-        *,
-        model_name: str = "model",
-        class_labels: list[str] | None = None,
-    ):
-        info = describe_tflite(tflite)
-        num_classes = int(info.output.shape[-1])
+    def __init__(self, artifact: Int8Artifact, board: Board, *, realtime: bool = False):
         self.board = board
-        self.work = operator_work(tflite)
+        self.work = operator_work(artifact.tflite)
         self.cycles_per_inference = round(board.estimate_cycles(self.work))
-        self.arena_used, self.arena_size = _arena_figures(tflite)
-        settings = model_settings_header(
-            info,
-            model_name=model_name,
-            class_labels=class_labels or [str(i) for i in range(num_classes)],
-            arena_size=self.arena_size,
-            hash_hex=model_hash(tflite),
-        )
-        settings_path = _model_dir(tflite) / "model_settings.h"
+        self.arena_used, self.arena_size = _arena_used(artifact), artifact.arena.size_bytes
+        settings = model_settings_header(artifact)
+        settings_path = _model_dir(artifact) / "model_settings.h"
         if not settings_path.is_file() or settings_path.read_text(encoding="utf-8") != settings:
             write_text_atomic(settings_path, settings)
-        self.clock = EstimatedClock(board.cpu_hz)
+        self.clock = EstimatedClock(board.cpu_hz, realtime)
+        self._reset = threading.Event()
+        self._stop = threading.Event()
         self.runtime = EstimatedRuntime(
-            tflite,
+            artifact,
             arena_size=self.arena_size,
             arena_used=self.arena_used,
             clock=self.clock,
             cycles_per_inference=self.cycles_per_inference,
+            interrupted=lambda: self._reset.is_set() or self._stop.is_set(),
         )
         self.core = HostCore(
             Path(settings_path), self.runtime, clock=self.clock, board_name=board.name
         )
-        self._reset = threading.Event()
         self.resets = 0
 
     def _run(self, action: Callable[[], bytes]) -> bytes:
@@ -180,8 +184,16 @@ class EmulatedBoard:
         return output + self._run(lambda: self.core.feed(data))
 
     def request_reset(self) -> None:
-        """Restart the core at its next poll (safe from a signal handler)."""
+        """Restart the core at its next poll (safe from a signal handler).
+
+        A running ``infer`` ends before its next inference, as on a board whose reset
+        button is pressed mid-run.
+        """
         self._reset.set()
+
+    def request_stop(self) -> None:
+        """End a running ``infer`` before its next inference (SIGTERM: the process exits)."""
+        self._stop.set()
 
 
 # ---- the link -------------------------------------------------------------------
@@ -401,16 +413,38 @@ def start_emulator_process(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
+    lines: queue.Queue = queue.Queue()
+
+    def read_lines() -> None:  # a thread, so that waiting for a line has a deadline
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read_lines, daemon=True).start()
     deadline = time.monotonic() + timeout
     seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
+    why = f"it printed no '{ANNOUNCEMENT}…' line within {timeout:g} s"
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if line is None:
+            why = f"it exited with status {process.wait(timeout=10)}"
             break
         seen.append(line.rstrip())
         if line.startswith(ANNOUNCEMENT):
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
             return process, line[len(ANNOUNCEMENT) :].strip()
-    process.kill()
-    process.wait()
-    raise TinyKDError("The emulated board did not start:\n" + "\n".join(seen[-10:]))
+    stop_process(process)
+    raise TinyKDError(f"The emulated board did not start: {why}.\n" + "\n".join(seen[-10:]))
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after ``grace`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)

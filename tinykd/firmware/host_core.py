@@ -6,7 +6,7 @@ bytes through memory and whose inference seam calls back into Python. With a
 ``TflmHostRuntime`` behind the seam this is the emulated board: the real firmware
 protocol in front of the TFLM interpreter.
 
-    core = HostCore("build/model_settings.h", TflmHostRuntime(tflite, arena_size))
+    core = HostCore("build/model_settings.h", TflmHostRuntime(artifact, arena_size))
     boot = core.boot()                # b"m-timestamp-mode-performance\\r\\n...m-ready\\r\\n"
     reply = core.feed(b"name%")       # b"m-name-dut-[tinykd]\\r\\nm-ready\\r\\n"
 
@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from tinykd.errors import TinyKDError
+from tinykd.export.artifact import Int8Artifact
 from tinykd.firmware.paths import firmware_dir
 from tinykd.firmware.render import config_header
 from tinykd.firmware.tools import C_COMPILER
@@ -45,6 +46,16 @@ _INVOKE = ctypes.CFUNCTYPE(
     ctypes.c_size_t,
 )
 _TICKS = ctypes.CFUNCTYPE(ctypes.c_uint32)
+
+INVOKE_INTERRUPTED = 2  # the invoke status the core reports when a run was interrupted
+
+
+class InvokeInterrupted(Exception):
+    """Raised by a runtime's ``invoke`` to end a long ``infer`` early (reset or shutdown).
+
+    The core answers ``e-[Invoke failed with code 2]`` and returns to its command loop, so
+    a board asked for a million inferences still obeys a reset or SIGTERM at once.
+    """
 
 
 def c_compiler() -> str:
@@ -98,21 +109,22 @@ class HostRuntime(Protocol):
 class TflmHostRuntime:
     """The TFLM Python interpreter behind the seam: what a board computes, on the host.
 
-    ``arena_used`` is what ``tkd-info`` reports; by default TFLM's measured arena
-    allocation total for the model (``tinykd.measure.measure_arena``, a subprocess).
+    ``arena_used`` is what ``tkd-info`` reports; by default the artifact's measured
+    minimum (``tinykd.export.artifact``: the host (64-bit) figure).
     """
 
-    def __init__(self, tflite: bytes, arena_size: int | None = None, arena_used: int | None = None):
-        self.tflite, self.arena_size, self.arena_used = tflite, arena_size, arena_used
+    def __init__(
+        self, artifact: Int8Artifact, arena_size: int | None = None, arena_used: int | None = None
+    ):
+        self.artifact, self.arena_size, self.arena_used = artifact, arena_size, arena_used
         self.model = None
 
     def init(self) -> int:
-        from tinykd.measure import measure_arena
         from tinykd.measure.tflm import TflmModel
 
-        self.model = TflmModel(self.tflite, self.arena_size)
+        self.model = TflmModel(self.artifact, self.arena_size)
         if self.arena_used is None:
-            self.arena_used = measure_arena(self.tflite)
+            self.arena_used = self.artifact.arena.minimum_bytes
         return 0
 
     def invoke(self, input_bytes: bytes) -> Sequence[int]:
@@ -157,6 +169,7 @@ class HostCore:
         self._lib.tkd_host_feed.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self._lib.tkd_host_take_output.restype = ctypes.c_size_t
         self._lib.tkd_host_take_output.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        self._lib.tkd_host_pending_input.restype = ctypes.c_size_t
         self._lib.tkd_host_input_bytes.restype = ctypes.c_size_t
         self._lib.tkd_host_num_classes.restype = ctypes.c_size_t
         self._lib.tkd_host_model_hash.restype = ctypes.c_char_p
@@ -197,6 +210,8 @@ class HostCore:
                 )
             ctypes.memmove(output_pointer, values.astype(np.int8).tobytes(), output_length)
             return 0
+        except InvokeInterrupted:
+            return INVOKE_INTERRUPTED
         except BaseException as error:  # noqa: BLE001
             self._error = error
             return 1
@@ -215,6 +230,9 @@ class HostCore:
         """Deliver ``data`` to the core, let it act, return what it wrote meanwhile.
 
         ``feed(b"")`` just polls (e.g. after advancing a ``ManualClock`` past a timeout).
+        The core stops reading while its output queue is nearly full; the loop takes the
+        output and polls again until every byte was read, so no amount of input that
+        triggers long replies (100 KB of ``help%``) overflows it.
         """
         if not self._booted:
             raise RuntimeError("HostCore.boot() must be called before feed()")
@@ -225,7 +243,7 @@ class HostCore:
             self._lib.tkd_core_poll()
             output += self._take_output()
             view = view[accepted:]
-            if not view:
+            if not view and not self._lib.tkd_host_pending_input():
                 return bytes(output)
 
     def _take_output(self) -> bytes:

@@ -18,10 +18,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tinykd.errors import TinyKDError
+from tinykd.export.tflm_ops import resolver_methods
 from tinykd.firmware.host_core import c_compiler
 from tinykd.firmware.render import RenderedProject
 from tinykd.firmware.tflm_library import find_tflm_tree
@@ -52,8 +54,9 @@ def include_flags(tree: Path) -> list[str]:
     ]
 
 
-def registered_kernels(op_resolver_header: str, tree: Path) -> list[str]:
-    """The ``Register_*`` functions behind the ``Add*`` calls of a generated op resolver."""
+def registered_kernels(operators: Sequence[str], tree: Path) -> list[str]:
+    """The ``Register_*`` functions behind the op resolver's ``Add*`` calls for ``operators``
+    (the artifact's, as ``op_resolver.h`` registers them)."""
     resolver = (tree / "tensorflow/lite/micro/micro_mutable_op_resolver.h").read_text()
     bodies = re.split(r"\n\s*TfLiteStatus Add", resolver)[1:]
     registration = {}
@@ -63,7 +66,7 @@ def registered_kernels(op_resolver_header: str, tree: Path) -> list[str]:
         if name and register:
             registration[f"Add{name.group(1)}"] = register.group(1)
     wanted = []
-    for method in re.findall(r"resolver\.(Add\w+)\(", op_resolver_header):
+    for method in resolver_methods(operators):
         if method not in registration:
             raise TinyKDError(
                 f"The tflite-micro tree has no {method}(): it is older than the exporter."
@@ -144,9 +147,8 @@ def build_host_firmware(project: RenderedProject, tree: str | Path | None = None
     ]
     own_cxx = [CXX_STANDARD, *COMMON_FLAGS, *OWN_WARNINGS, f"-I{source_dir}", *includes]
 
-    op_resolver = (source_dir / "op_resolver.h").read_text()
     tflm_sources = framework_sources(tree) + kernel_sources(
-        registered_kernels(op_resolver, tree), tree
+        registered_kernels(project.operators, tree), tree
     )
     object_dir = cache_dir("tflm-host-objects")
     build_dir = project.root / "build"

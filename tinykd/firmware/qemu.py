@@ -1,9 +1,14 @@
 """Run a firmware image in QEMU and reach its UART over TCP, as if it were a board on a port.
 
 QEMU is started with ``-icount shift=0`` (one instruction = 1 ns of virtual time, so the
-board's clock counts instructions deterministically) and its first UART on a TCP server
-socket. ``wait=on`` holds the guest until tinykd connects (with ``wait=off`` the banner sent
-before the connection is lost); ``nodelay=on`` on QEMU's side and TCP_NODELAY on ours cut a
+board's clock counts instructions deterministically) and ``align=on``: QEMU holds the guest
+back whenever its virtual clock gets ahead of the host's, so the board's time never runs
+faster than real time (MLPerf Tiny's runner checks each performance window against host
+wall-clock time). A guest slower than 1e9 instructions per second falls behind instead,
+and QEMU says so on its log ("The guest is now late by …"); its windows then simply take
+longer on the host. Its first UART is on a TCP server socket. ``wait=on`` holds the guest
+until tinykd connects (with ``wait=off`` the banner sent before the connection is lost);
+``nodelay=on`` on QEMU's side and TCP_NODELAY on ours cut a
 command round trip from 44 ms (Nagle + delayed ACK) to about 0.4 ms.
 
 ``QemuBoard`` is a context manager: QEMU is stopped when the block ends, on errors and on
@@ -51,7 +56,7 @@ def qemu_command(qemu: str, machine: str, elf: Path, port: int) -> list[str]:
         "-monitor",
         "none",
         "-icount",
-        "shift=0",
+        "shift=0,align=on",
         "-serial",
         f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
         "-kernel",

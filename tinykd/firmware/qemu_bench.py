@@ -17,10 +17,11 @@ import numpy as np
 
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
+from tinykd.export.artifact import HOST_ARENA, Int8Artifact, write_model_folder
 from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware, qemu_target
 from tinykd.firmware.qemu import QemuBoard
 from tinykd.firmware.tflm_library import TflmTree, find_tflm_tree
-from tinykd.io import cache_dir, write_text_atomic
+from tinykd.io import cache_dir
 
 COMMAND_TIMEOUT_S = 10.0  # generous: QEMU shares a busy machine's CPU
 INFER_TIMEOUT_S = 60.0  # one inference of a large model takes seconds of real time
@@ -41,8 +42,9 @@ class EmulatedRun:
     ticks_median: int
     ticks_min: int
     ticks_max: int
-    arena_used: int
-    arena_size: int
+    arena_used: int  # what the 32-bit firmware's TFLM allocated: the device arena
+    arena_size: int  # compiled in by the arena policy
+    arena_host_minimum: int  # the artifact's host (64-bit) minimum, for comparison
     flash_text: int
     flash_data: int
     model_bytes: int
@@ -66,7 +68,9 @@ class EmulatedRun:
             f"{unit} per inference: median {self.ticks_median:,} (min {self.ticks_min:,}, "
             f"max {self.ticks_max:,})"
             + ("; instructions, not cycles" if unit == "instructions" else ""),
-            f"arena used {self.arena_used:,} of {self.arena_size:,} bytes",
+            f"arena used on the 32-bit device (Cortex-M4 firmware in QEMU): {self.arena_used:,} "
+            f"of {self.arena_size:,} bytes compiled in ({HOST_ARENA}: "
+            f"{self.arena_host_minimum:,})",
             f"flash {self.flash_text + self.flash_data:,} bytes (text {self.flash_text:,} + "
             f"data {self.flash_data:,}), of which the model {self.model_bytes:,}",
         ]
@@ -76,28 +80,13 @@ class EmulatedRun:
         return {**asdict(self), "agreement": self.agreement}
 
 
-def write_model_dir(model_files: dict[str, str], folder: Path) -> Path:
-    for name, text in model_files.items():
-        write_text_atomic(folder / name, text)
-    return folder
-
-
 def build_model_firmware(
-    board: Board,
-    tflite: bytes,
-    *,
-    name: str,
-    labels: Sequence[str] | None = None,
-    tflm_dir: str | Path | None = None,
+    board: Board, artifact: Int8Artifact, *, tflm_dir: str | Path | None = None
 ) -> tuple[FirmwareImage, TflmTree]:
-    """The benchmark firmware of ``board`` for one .tflite (cached by model and TFLM tree)."""
-    from tinykd.export import model_hash
-    from tinykd.firmware.deploy import model_files_from_tflite
-
+    """The benchmark firmware of ``board`` for one artifact (cached by model and TFLM tree)."""
     tflm = find_tflm_tree(tflm_dir)
-    files = model_files_from_tflite(tflite, name=name, labels=list(labels) if labels else None)
-    out_dir = cache_dir("qemu-firmware", f"{board.name}-{tflm.kernels}-{model_hash(tflite)}")
-    model_dir = write_model_dir(files, out_dir / "model")
+    out_dir = cache_dir("qemu-firmware", f"{board.name}-{tflm.kernels}-{artifact.hash}")
+    model_dir = write_model_folder(artifact, out_dir / "model")
     return build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm), tflm
 
 
@@ -110,18 +99,17 @@ def serve(image: FirmwareImage, board: Board, port: int, announce, stop) -> None
                 raise TinyKDError(f"QEMU stopped: {qemu.log().strip()}")
 
 
-def reference_outputs(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+def reference_outputs(artifact: Int8Artifact, inputs: np.ndarray) -> np.ndarray:
     """The TFLM Python interpreter's int8 outputs, one invoke per sample as on the board."""
     from tinykd.measure.tflm import TflmModel
 
-    model = TflmModel(tflite)
+    model = TflmModel(artifact)
     return np.stack([model.invoke_int8(sample) for sample in inputs])
 
 
 def run_emulated(
     board: Board,
-    tflite: bytes,
-    model_files: dict[str, str],
+    artifact: Int8Artifact,
     inputs: np.ndarray,
     *,
     tflm: TflmTree,
@@ -133,10 +121,10 @@ def run_emulated(
     inputs = np.asarray(inputs)
     if inputs.dtype != np.int8:
         raise TinyKDError("run_emulated takes int8 inputs (quantize with the input scale).")
-    model_dir = write_model_dir(model_files, out_dir / "model")
+    model_dir = write_model_folder(artifact, out_dir / "model")
     image = build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm)
-    expected = reference_outputs(tflite, inputs)
-    outputs, ticks, info = _run_samples(image, board, tflite, inputs, progress)
+    expected = reference_outputs(artifact, inputs)
+    outputs, ticks, info = _run_samples(image, board, artifact.tflite, inputs, progress)
     differences = np.abs(outputs.astype(np.int16) - expected.astype(np.int16))
     predictions = outputs.argmax(axis=1)
     return EmulatedRun(
@@ -153,6 +141,7 @@ def run_emulated(
         ticks_max=max(ticks),
         arena_used=int(info["arena-used"]),
         arena_size=int(info["arena-size"]),
+        arena_host_minimum=artifact.arena.minimum_bytes,
         flash_text=image.sizes.text,
         flash_data=image.sizes.data,
         model_bytes=image.model_bytes,

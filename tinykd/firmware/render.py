@@ -22,11 +22,11 @@ from pathlib import Path
 from tinykd import __version__
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
-from tinykd.export.c_sources import GENERATED_BY
+from tinykd.export.artifact import Int8Artifact
+from tinykd.export.c_sources import GENERATED_BY, render_model_files
 from tinykd.firmware.paths import firmware_dir
 
 SKETCH_NAME = "tinykd_fw"
-MODEL_FILES = ("model_data.h", "model_data.cc", "model_settings.h", "op_resolver.h")
 CORE_FILES = ("core/tkd_core.c", "core/tkd_core.h", "core/tkd_hal.h", "core/tkd_runtime.h")
 RUNTIME_FILES = ("runtime/tflm/tkd_runtime_tflm.cc",)
 CLOCK_FILES = (
@@ -56,6 +56,7 @@ class RenderedProject:
     board: str
     source_dir: Path  # the folder holding the C/C++ sources (sketch, main/ or src/)
     model_hash: str
+    operators: tuple[str, ...]  # the model's, as its op_resolver.h registers them
 
 
 def config_header(
@@ -92,21 +93,6 @@ def board_config_header(board: Board, kind: str) -> str:
         cycle_counter=board.cycle_counter,
         extra=extra,
     )
-
-
-def _model_hash(model_files: dict[str, str]) -> str:
-    for line in model_files["model_settings.h"].splitlines():
-        if line.startswith("#define TKD_MODEL_HASH "):
-            return line.split('"')[1]
-    raise TinyKDError("model_settings.h has no TKD_MODEL_HASH: re-export the model.")
-
-
-def _check_model_files(model_files: dict[str, str]) -> None:
-    missing = [name for name in MODEL_FILES if name not in model_files]
-    if missing:
-        raise TinyKDError(
-            f"Generated model files missing: {', '.join(missing)} (re-export the model)."
-        )
 
 
 def _platformio_ini(board: Board) -> str:
@@ -150,7 +136,7 @@ def _esp_idf_files(board: Board, sources: list[str]) -> dict[str, str]:
 
 def render_project(
     board: Board,
-    model_files: dict[str, str],
+    artifact: Int8Artifact,
     out_dir: str | Path,
     *,
     kind: str | None = None,
@@ -158,9 +144,9 @@ def render_project(
 ) -> RenderedProject:
     """Write a complete firmware project for ``board`` into the new folder ``out_dir``.
 
-    ``model_files`` maps the generated file names (``model_data.h``, ``model_data.cc``,
-    ``model_settings.h``, ``op_resolver.h``) to their text, as
-    ``tinykd.export.render_model_files`` returns them. ``out_dir`` must not exist or be
+    The model files (``model_data.h``, ``model_data.cc``, ``model_settings.h``,
+    ``op_resolver.h``) are generated from ``artifact``, its arena as the arena policy
+    sizes it (``tinykd.export.artifact``). ``out_dir`` must not exist or be
     empty: tinykd never overwrites a project (it is rendered in a temporary folder and
     renamed into place, so a failure leaves nothing half-written). ``replace=True``
     swaps out a project tinykd rendered there before (recognised by its manifest).
@@ -171,7 +157,7 @@ def render_project(
         raise TinyKDError(
             f"Board {board.name!r} cannot be rendered as a {kind!r} project; it supports: {', '.join(kinds)}."
         )
-    _check_model_files(model_files)
+    model_files = render_model_files(artifact)
     out_dir = Path(out_dir)
     previous = replace and (out_dir / MANIFEST).is_file()
     if not previous and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -185,8 +171,8 @@ def render_project(
         files[f"{source_subdir}/{Path(relative).name}"] = (sources / relative).read_text(
             encoding="utf-8"
         )
-    for name in MODEL_FILES:
-        files[f"{source_subdir}/{name}"] = model_files[name]
+    for name, text in model_files.items():
+        files[f"{source_subdir}/{name}"] = text
     files[f"{source_subdir}/tkd_config.h"] = board_config_header(board, kind)
 
     if kind == "arduino":
@@ -205,8 +191,14 @@ def render_project(
     else:
         source_dir = "src"  # built by tinykd.firmware.host_firmware
 
-    model_hash = _model_hash(model_files)
-    manifest = {"board": board.name, "kind": kind, "model_hash": model_hash, "tinykd": __version__}
+    manifest = {
+        "board": board.name,
+        "kind": kind,
+        "model_hash": artifact.hash,
+        "operators": list(artifact.operators),
+        "arena": artifact.arena.as_dict(),
+        "tinykd": __version__,
+    }
     files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
     _write_tree(out_dir, files)
     return RenderedProject(
@@ -214,7 +206,8 @@ def render_project(
         kind=kind,
         board=board.name,
         source_dir=out_dir / source_dir,
-        model_hash=model_hash,
+        model_hash=artifact.hash,
+        operators=artifact.operators,
     )
 
 
@@ -253,15 +246,17 @@ def load_project(root: str | Path) -> RenderedProject:
     root = Path(root)
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        source_dir = {"arduino": SKETCH_NAME, "esp-idf": "main", "host": "src"}[manifest["kind"]]
+        return RenderedProject(
+            root=root,
+            kind=manifest["kind"],
+            board=manifest["board"],
+            source_dir=root / source_dir,
+            model_hash=manifest["model_hash"],
+            operators=tuple(manifest["operators"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         raise TinyKDError(
-            f"{root} is not a tinykd firmware project (no valid {MANIFEST})."
+            f"{root} is not a tinykd firmware project (no valid {MANIFEST}; a project rendered "
+            "by an older tinykd: render it again)."
         ) from None
-    source_dir = {"arduino": SKETCH_NAME, "esp-idf": "main", "host": "src"}[manifest["kind"]]
-    return RenderedProject(
-        root=root,
-        kind=manifest["kind"],
-        board=manifest["board"],
-        source_dir=root / source_dir,
-        model_hash=manifest["model_hash"],
-    )

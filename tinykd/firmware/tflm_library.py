@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,12 +134,12 @@ class TflmTree:
             raise TinyKDError(f"{self.root} holds no TFLM sources. " + HOW_TO_GET_A_TREE)
         return sources
 
-    def model_sources(self, op_resolver: str) -> list[Path]:
-        """The framework, the kernels ``op_resolver`` registers and CMSIS-NN's functions."""
+    def model_sources(self, operators: Sequence[str]) -> list[Path]:
+        """The framework, the kernels of ``operators`` and CMSIS-NN's functions."""
         from tinykd.firmware.host_firmware import kernel_sources, registered_kernels
 
         kernels_dir = self.root / "tensorflow/lite/micro/kernels"
-        needed = set(kernel_sources(registered_kernels(op_resolver, self.root), self.root))
+        needed = set(kernel_sources(registered_kernels(operators, self.root), self.root))
         return [
             path
             for path in self.library_sources()
@@ -167,13 +168,13 @@ def build_tflm_library(
     tree: TflmTree,
     toolchain: CrossToolchain,
     *,
-    op_resolver: str | None = None,
+    operators: Sequence[str] | None = None,
     cache: Path | None = None,
 ) -> Path:
     """A TFLM static library for ``toolchain``'s CPU.
 
-    With ``op_resolver`` (the text of a generated ``op_resolver.h``) only the framework and
-    the kernels that model registers are compiled, as TFLM's kernels are most of the work;
+    With ``operators`` (an artifact's) only the framework and the kernels of those
+    operators are compiled, as TFLM's kernels are most of the work;
     without it, the whole tree. Objects are cached one by one under the tree's contents and
     the flags, so an interrupted build resumes and another model compiles only its new
     kernels.
@@ -184,7 +185,7 @@ def build_tflm_library(
     )
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
     root = (cache or cache_dir("tflm")) / f"{tree.kernels}-{key}"
-    sources = tree.library_sources() if op_resolver is None else tree.model_sources(op_resolver)
+    sources = tree.library_sources() if operators is None else tree.model_sources(operators)
     flags = tree.application_flags()
     objects = toolchain.compile_objects(
         sources,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinykd.errors import TinyKDError
+from tinykd.export.artifact import Int8Artifact
 from tinykd.export.tflite_model import describe_tflite
 
 
@@ -20,12 +21,16 @@ def quantize_inputs(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 class TflmModel:
-    """An int8 model loaded into the TFLM interpreter; one sample per invoke, as on a board."""
+    """An int8 model (an artifact, or .tflite bytes) loaded into the TFLM interpreter; one
+    sample per invoke, as on a board."""
 
-    def __init__(self, tflite: bytes, arena_size: int | None = None):
+    def __init__(self, model: Int8Artifact | bytes, arena_size: int | None = None):
         from tflite_micro.python.tflite_micro import runtime
 
-        self.info = describe_tflite(tflite)
+        if isinstance(model, Int8Artifact):
+            tflite, self.info = model.tflite, model.info
+        else:
+            tflite, self.info = model, describe_tflite(model)
         if self.info.input.dtype not in ("int8", "int32"):
             raise TinyKDError(
                 f"Expected an int8 model (int8 input, or int32 token ids); input is "

@@ -302,11 +302,12 @@ def compare(
     if export:
         exported = export_int8(distilled, data.x_train)
         x_test, y_test = data.x_test[:int8_windows], data.y_test[:int8_windows]
+        result.float_on_int8_inputs = model_perplexity(distilled, x_test, y_test)
         result.record_int8(
             exported,
             perplexity(tflm_predict(exported.tflite, x_test), y_test),
             note=f"int8 perplexity on the first {len(x_test)} test windows (float on the same: "
-            f"{model_perplexity(distilled, x_test, y_test):.3f}); ",
+            f"{result.float_on_int8_inputs:.3f}); ",
         )
     return result
 

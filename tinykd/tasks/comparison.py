@@ -24,6 +24,8 @@ class TaskComparison:
     int8_bytes: int | None = None
     arena_bytes: int | None = None
     int8_note: str = ""  # why there is no int8 figure, or what it needed
+    # The float distilled student's figure on the inputs of the int8 figure (when a subset).
+    float_on_int8_inputs: float | None = None
     extra: dict[str, float] = field(default_factory=dict)  # further rows (e.g. "pruned, no KD")
     notes: list[str] = field(default_factory=list)
 
@@ -33,9 +35,10 @@ class TaskComparison:
     )
 
     def record_int8(self, exported, metric_value: float, note: str = "") -> None:
-        """The distilled student's int8 figure (from TFLM), its size, arena and operators."""
+        """The distilled student's int8 figure (from TFLM), its size, arena (the host (64-bit)
+        minimum) and operators; ``exported`` is its ``Int8Artifact``."""
         self.int8_distilled = metric_value
-        self.int8_bytes, self.arena_bytes = exported.size_bytes, exported.arena_bytes
+        self.int8_bytes, self.arena_bytes = exported.size_bytes, exported.arena.minimum_bytes
         self.notes.append(f"{note}int8 operators: {', '.join(exported.operators)}.")
 
     def row(self) -> str:

@@ -297,7 +297,7 @@ DETECTION = DENSE_TASKS.register("detection")(
         targets=grid_targets,
         score=detection_map,
         distillation_losses=(
-            {"name": "detection_kd", "temperature": 2.0},
+            {"name": "detection_kd"},
             {
                 "name": "feature_imitation",
                 "teacher_tap": FEATURE_TAP,

@@ -149,7 +149,7 @@ class GeneratorDistiller(Distiller):
         teacher_outputs = self.teacher_taps(z, training=False)
         with tf.GradientTape() as tape:
             student_outputs = self.student_taps(z, training=True)
-            batch = Batch(inputs=z, labels=None)
+            batch = Batch(inputs=z, labels=None, training=True)
             terms = [
                 loss.compute_loss(teacher_outputs, student_outputs, batch)
                 for loss in self.distillation_losses
@@ -200,7 +200,7 @@ def distillation_losses(output_weight: float = 1.0, feature_weight: float = 1.0)
     losses = [{"name": "output_l1", "weight": output_weight}]
     losses += [
         {"name": "hint", "teacher_tap": tap, "student_tap": tap, "projection": "conv1x1",
-         "weight": feature_weight}
+         "regressor": "linear", "weight": feature_weight}
         for tap in FEATURE_TAPS
     ]  # fmt: skip
     return losses

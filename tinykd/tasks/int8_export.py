@@ -9,14 +9,12 @@ constant and the graph holds only operators with int8 TFLM kernels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from tinykd._keras import keras
-from tinykd.compress import convert_int8
+from tinykd.export.artifact import Int8Artifact, convert_to_artifact
 from tinykd.export.tflm_ops import resolver_methods
-from tinykd.measure import TflmModel, measure_arena
+from tinykd.measure import TflmModel
 
 
 def single_sample_model(model: keras.Model) -> keras.Model:
@@ -31,36 +29,25 @@ def single_sample_model(model: keras.Model) -> keras.Model:
     return copy
 
 
-@dataclass(frozen=True)
-class Int8Export:
-    tflite: bytes
-    operators: tuple[str, ...]
-    arena_bytes: int
-
-    @property
-    def size_bytes(self) -> int:
-        return len(self.tflite)
-
-
 def export_int8(
     model: keras.Model, calibration_inputs: np.ndarray, num_calibration_samples: int = 200
-) -> Int8Export:
-    """Full-int8 ``.tflite`` (int32 token ids stay int32), checked against TFLM's kernels.
+) -> Int8Artifact:
+    """The full-int8 artifact (int32 token ids stay int32), checked against TFLM's kernels.
 
     An operator without a TFLM kernel is a ``TinyKDError`` naming it; the arena is measured
-    in the TFLM interpreter (smallest size that allocates and invokes).
+    in the TFLM interpreter on first use (``artifact.arena``).
     """
-    tflite = convert_int8(
+    artifact = convert_to_artifact(
         single_sample_model(model),
-        calibration_images=calibration_inputs,
+        calibration_inputs=calibration_inputs,
         num_calibration_samples=num_calibration_samples,
+        name=model.name,
     )
-    tflm = TflmModel(tflite)
-    resolver_methods(tflm.info.operators)
-    return Int8Export(tflite, tflm.info.operators, measure_arena(tflite))
+    resolver_methods(artifact.operators)
+    return artifact
 
 
-def tflm_predict(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+def tflm_predict(model: Int8Artifact | bytes, inputs: np.ndarray) -> np.ndarray:
     """Float outputs (dequantized int8) of the model in TFLM, one sample per invoke."""
-    tflm = TflmModel(tflite)
+    tflm = TflmModel(model)
     return tflm.dequantize_outputs(tflm.predict_int8(inputs))

@@ -108,6 +108,7 @@ def distillation_losses(
                     "teacher_tap": f"block{source}",
                     "student_tap": f"block{layer}",
                     "projection": "auto",
+                    "regressor": "linear",  # W_h: hidden states are signed
                     "weight": hidden_weight,
                 }
             )

@@ -15,6 +15,11 @@
 
 #define TKD_HOST_RX_BYTES 65536u
 #define TKD_HOST_TX_BYTES 1048576u
+/* Room kept free for the longest reply one received byte can trigger (db print of a
+ * full input: "-HH" per byte plus "m-buffer-" and CR LF per 8 bytes; help; results).
+ * Once less is free, the core reads no further byte until Python takes the output, as
+ * a UART whose transmit queue is full holds the sender: output is never lost. */
+#define TKD_HOST_TX_HEADROOM (5u * (size_t)TKD_INPUT_BYTES + 16u * (size_t)TKD_NUM_CLASSES + 4096u)
 
 typedef int (*tkd_host_init_fn)(void);
 typedef int (*tkd_host_invoke_fn)(const uint8_t *input, size_t input_length, int8_t *output,
@@ -23,7 +28,7 @@ typedef uint32_t (*tkd_host_ticks_fn)(void);
 
 static uint8_t s_rx[TKD_HOST_RX_BYTES];
 static size_t s_rx_head, s_rx_length;
-static char s_tx[TKD_HOST_TX_BYTES];
+static char s_tx[TKD_HOST_TX_BYTES + TKD_HOST_TX_HEADROOM];
 static size_t s_tx_length;
 static int s_tx_overflow;
 
@@ -65,6 +70,9 @@ size_t tkd_host_feed(const uint8_t *data, size_t length) {
   return length;
 }
 
+/* Received bytes the core has not read yet (it pauses while its output is not taken). */
+size_t tkd_host_pending_input(void) { return s_rx_length - s_rx_head; }
+
 /* Moves up to `capacity` written bytes into `buffer`; returns the count. */
 size_t tkd_host_take_output(char *buffer, size_t capacity) {
   size_t count = s_tx_length < capacity ? s_tx_length : capacity;
@@ -89,14 +97,14 @@ const char *tkd_host_model_hash(void) { return TKD_MODEL_HASH; }
 void tkd_hal_init(uint32_t baud) { (void)baud; }
 
 int tkd_hal_read_byte(void) {
-  if (s_rx_head == s_rx_length) return -1;
+  if (s_rx_head == s_rx_length || s_tx_length > TKD_HOST_TX_BYTES) return -1;
   return s_rx[s_rx_head++];
 }
 
 void tkd_hal_write(const char *data, size_t length) {
-  if (length > TKD_HOST_TX_BYTES - s_tx_length) {
+  if (length > sizeof s_tx - s_tx_length) {
     s_tx_overflow = 1;
-    length = TKD_HOST_TX_BYTES - s_tx_length;
+    length = sizeof s_tx - s_tx_length;
   }
   memcpy(s_tx + s_tx_length, data, length);
   s_tx_length += length;

@@ -14,22 +14,12 @@
 
 #include "tkd_config.h"
 #include "tkd_core.h"
-
-typedef int (*init_fn)(void);
-typedef int (*invoke_fn)(const uint8_t *, size_t, int8_t *, size_t);
-typedef uint32_t (*ticks_fn)(void);
-void tkd_host_configure(init_fn, invoke_fn, ticks_fn, uint32_t, const char *, size_t);
-size_t tkd_host_feed(const uint8_t *data, size_t length);
-size_t tkd_host_take_output(char *buffer, size_t capacity);
-int tkd_host_output_overflowed(void);
+#include "fuzz_checks.h"
 
 #define TICKS_PER_SECOND 1000000u
 
 static uint32_t g_ticks;
 static uint64_t g_rng;
-static unsigned long long g_bytes_in, g_bytes_out, g_lines;
-static char g_out[1 << 20];
-static int g_last_was_cr;
 
 static uint32_t next_random(void) { /* xorshift64* */
   g_rng ^= g_rng >> 12;
@@ -38,6 +28,7 @@ static uint32_t next_random(void) { /* xorshift64* */
   return (uint32_t)((g_rng * 2685821657736338717ull) >> 32);
 }
 static uint32_t below(uint32_t n) { return n ? next_random() % n : 0u; }
+static unsigned long long fuzz_state(void) { return (unsigned long long)g_rng; }
 
 static int fuzz_init(void) { return 0; }
 static int fuzz_invoke(const uint8_t *in, size_t n, int8_t *out, size_t m) {
@@ -47,29 +38,7 @@ static int fuzz_invoke(const uint8_t *in, size_t n, int8_t *out, size_t m) {
   return 0;
 }
 static uint32_t fuzz_ticks(void) { return g_ticks; }
-
-static void fail(const char *what) {
-  fprintf(stderr, "FUZZ FAILURE: %s (seed state %llx)\n", what, (unsigned long long)g_rng);
-  exit(1);
-}
-
-static void check_output(void) {
-  size_t count, i;
-  while ((count = tkd_host_take_output(g_out, sizeof g_out)) != 0u) {
-    for (i = 0; i < count; ++i) {
-      unsigned char c = (unsigned char)g_out[i];
-      if (c == '\n') {
-        if (!g_last_was_cr) fail("a line ends in LF without CR");
-        ++g_lines;
-      } else if (c != '\r' && (c < 0x20u || c > 0x7eu)) {
-        fail("a byte that is not printable ASCII was written");
-      }
-      g_last_was_cr = c == '\r';
-    }
-    g_bytes_out += count;
-  }
-  if (tkd_host_output_overflowed()) fail("output overflowed");
-}
+static void jump_clock(void) { g_ticks += 2u * TICKS_PER_SECOND; }
 
 /* Deliver bytes in random chunk sizes, polling after each chunk. */
 static void deliver(const uint8_t *data, size_t length) {
@@ -159,7 +128,6 @@ int main(int argc, char **argv) {
   unsigned long iterations = argc > 1 ? strtoul(argv[1], NULL, 10) : 100000ul;
   unsigned long seed = argc > 2 ? strtoul(argv[2], NULL, 10) : 1ul;
   unsigned long i;
-  size_t count;
   g_rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)seed;
   tkd_host_configure(fuzz_init, fuzz_invoke, fuzz_ticks, TICKS_PER_SECOND, "us", 1234u);
   tkd_core_setup();
@@ -171,17 +139,7 @@ int main(int argc, char **argv) {
       check_output();
     }
   }
-  /* Whatever state the core is in, it must come back: end a stalled bulk, then a command. */
-  g_ticks += 2u * TICKS_PER_SECOND;
-  tkd_core_poll();
-  check_output();
-  tkd_host_feed((const uint8_t *)"%name%", 6u);
-  tkd_core_poll();
-  count = tkd_host_take_output(g_out, sizeof g_out - 1u);
-  g_out[count] = '\0';
-  if (count < 30u || strcmp(g_out + count - 30u, "m-name-dut-[tinykd]\r\nm-ready\r\n") != 0) {
-    fail("the core does not answer name% after the fuzzing");
-  }
+  check_name_answered(jump_clock);
   printf("~~~FUZZ PASSED~~~ %lu actions, %llu bytes in, %llu bytes out, %llu lines\n", iterations,
          g_bytes_in, g_bytes_out, g_lines);
   return 0;

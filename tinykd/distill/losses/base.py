@@ -70,10 +70,15 @@ def parse_gradient_tap(name: str) -> tuple[str, str] | None:
 
 @dataclass
 class Batch:
-    """What a loss may see besides the tapped tensors."""
+    """What a loss may see besides the tapped tensors.
+
+    ``training``: the step updates the student (a loss's regressor then normalizes with the
+    batch's statistics); false when losses are only evaluated.
+    """
 
     inputs: tf.Tensor
     labels: tf.Tensor
+    training: bool = False
 
 
 def scalar_variable(layer: keras.layers.Layer, name: str, value: float) -> tf.Variable:

@@ -12,37 +12,61 @@ def flatten_per_sample(values):
 
 
 class AlignedFeatureLoss(DistillationLoss):
-    """A loss comparing two maps element by element, after an optional learned projection."""
+    """A loss comparing two maps element by element, after an optional learned projection.
 
-    def __init__(self, projection: str = "none", **kwargs):
+    ``regressor`` (see :class:`FeatureAlignment`) defaults to the loss's ``default_regressor``,
+    its reference's form.
+    """
+
+    default_regressor = "linear"
+
+    def __init__(self, projection: str = "none", regressor: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.alignment = FeatureAlignment(projection, name="alignment")
+        self.alignment = FeatureAlignment(
+            projection, regressor=regressor or self.default_regressor, name="alignment"
+        )
 
     def build_for(self, teacher_shapes: dict, student_shapes: dict) -> None:
         self.alignment.build_for(
             self, teacher_shapes[self.teacher_tap], student_shapes[self.student_tap]
         )
 
-    def aligned(self, teacher: dict, student: dict):
-        return self.alignment.align(teacher[self.teacher_tap], student[self.student_tap])
+    def aligned(self, teacher: dict, student: dict, training: bool = False):
+        return self.alignment.align(
+            teacher[self.teacher_tap], student[self.student_tap], training=training
+        )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "projection": self.alignment.projection}
+        return {
+            **super().get_config(),
+            "projection": self.alignment.projection,
+            "regressor": self.alignment.regressor,
+        }
 
 
 @LOSSES.register("hint")
 class HintLoss(AlignedFeatureLoss):
     """FitNets hints (Romero et al., ICLR 2015).
 
-    L = mean (r(F_student) − F_teacher)², with r a learned regressor (a 1×1 convolution or a
-    dense layer, ``projection``) when the channel counts differ; a teacher map of another
+    L = mean (r(F_student) − F_teacher)², with r a learned regressor when the channel counts
+    differ (``projection``: a 1×1 convolution or a dense layer); a teacher map of another
     resolution is resized to the student's. Default weight 100 (RepDistiller's).
+
+    The regressor is, by default, the reference's conv + BatchNorm + ReLU
+    (``regressor = "batch_norm_relu"``: RepDistiller models/util.py:131-154 ``ConvReg``, used
+    for FitNets at train_student.py:186-187; FitNets' own code gives the regressor the
+    teacher hint layer's nonlinearity, adri-romsor/FitNets scripts/fitnets_training.py:46-54).
+    It suits the usual tap, a teacher map after its ReLU. For a signed teacher tensor
+    (pre-activations, transformer hidden states, generator maps) a ReLU cannot fit it: use
+    ``regressor = "linear"``, a bare 1×1 convolution / dense map with bias (tinykd's form
+    before the reference was checked).
     """
 
     default_weight = 100.0
+    default_regressor = "batch_norm_relu"
 
     def compute_loss(self, teacher: dict, student: dict, batch: Batch):
-        teacher_map, student_map = self.aligned(teacher, student)
+        teacher_map, student_map = self.aligned(teacher, student, training=batch.training)
         return tf.reduce_mean(tf.square(student_map - teacher_map))
 
 

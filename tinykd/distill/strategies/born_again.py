@@ -6,6 +6,13 @@ k > 1 is a freshly initialised copy of the same architecture trained with
 ``hard_label_weight``·CE + ``kd_weight``·KD(teacher_k, student), where teacher_k is
 generation k − 1, or with ``ensemble = true`` the mean logits of generations 1 … k − 1
 (the paper's BAN ensemble). No outside teacher is needed.
+
+``temperature`` defaults to 1: the paper's students learn from the previous generation's
+plain softmax output (its objective has no temperature), and tinykd's own sweep on
+Fashion-MNIST (``bench/kd_sweep.py``, the README's "Distillation does not beat scratch
+here" table) shows a higher T hurting a capacity-limited student. It
+differs on purpose from the ``kd`` loss's general default (T = 4); ``temperature = 4``
+gives tinykd's earlier born-again setting.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ class BornAgain(Strategy):
     def __init__(
         self,
         generations: int = 3,
-        temperature: float = 4.0,
+        temperature: float = 1.0,
         kd_weight: float = 1.0,
         hard_label_weight: float = 1.0,
         ensemble: bool = False,

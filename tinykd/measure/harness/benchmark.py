@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +19,8 @@ import numpy as np
 from tinykd import __version__
 from tinykd.boards import Board, board_registry
 from tinykd.errors import TinyKDError
-from tinykd.export import describe_tflite, model_hash
-from tinykd.export.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, FitReport, check_fit
-from tinykd.measure.arena import measure_arena
+from tinykd.export.artifact import Int8Artifact, artifact_from_file
+from tinykd.export.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, FitReport, check_artifact_fit
 from tinykd.measure.harness.metrics import (
     TASK_METRICS,
     confusion_matrix,
@@ -106,16 +104,19 @@ def load_bench_data(
 
 @dataclass
 class BenchModel:
-    """One .tflite under test, with its host reference outputs once computed."""
+    """One int8 artifact under test, with its host reference outputs once computed."""
 
     role: str  # "student" or "teacher"
-    name: str
-    tflite: bytes
+    artifact: Int8Artifact
     path: str = ""
     host_outputs: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        self.info = describe_tflite(self.tflite)
+        self.name, self.tflite, self.info = (
+            self.artifact.name,
+            self.artifact.tflite,
+            self.artifact.info,
+        )
         self.identity = ModelIdentity.from_tflite(self.tflite, self.name)
 
     def check_input_shape(self, x: np.ndarray, source: str = "the data") -> None:
@@ -133,21 +134,22 @@ class BenchModel:
         self.check_input_shape(x)
         return quantize_inputs(x, self.info.input.scale, self.info.input.zero_point)
 
-    @functools.cached_property
+    @property
     def arena_bytes(self) -> int:
-        """The smallest TFLM arena that works for this model (measured once)."""
-        return measure_arena(self.tflite)
+        """The arena the firmware compiles in (the artifact's arena policy)."""
+        return self.artifact.arena.size_bytes
 
     def run_on_host(self, x: np.ndarray, progress=None) -> np.ndarray:
-        self.host_outputs = TflmModel(self.tflite).predict_int8(x, progress)
+        self.host_outputs = TflmModel(self.artifact).predict_int8(x, progress)
         return self.host_outputs
 
 
 def model_from_file(path: str | Path, role: str, name: str | None = None) -> BenchModel:
+    """A .tflite under test (a run's model folder beside it supplies its recorded arena)."""
     path = Path(path)
     if not path.is_file():
         raise TinyKDError(f"{path} does not exist.")
-    return BenchModel(role=role, name=name or path.stem, tflite=path.read_bytes(), path=str(path))
+    return BenchModel(role=role, artifact=artifact_from_file(path, name=name), path=str(path))
 
 
 def models_from_run(run_dir: str | Path, student_role: str = "distilled") -> list[BenchModel]:
@@ -279,14 +281,14 @@ def model_section(
     """Host accuracy, fit, latency estimate and (if any) the device section of one model."""
     host_class = model.host_outputs.argmax(axis=1)
     work = operator_work(model.tflite)
-    arena = model.arena_bytes
     section = {
         "role": model.role,
         "name": model.name,
         "file": model.path,
-        "hash": model_hash(model.tflite),
+        "hash": model.artifact.hash,
         "tflite_bytes": len(model.tflite),
-        "arena_bytes_host": arena,
+        "arena_bytes_host": model.artifact.arena.minimum_bytes,
+        "arena": model.artifact.arena.as_dict(),
         "work_by_operator": work,
         "host": {
             "runtime": HOST_RUNTIME,
@@ -303,6 +305,8 @@ def model_section(
             "fits": fit.fits,
             "sram_needed_bytes": fit.sram_needed,
             "flash_needed_bytes": fit.flash_needed,
+            "arena_bytes": fit.arena_bytes,
+            "arena_source": fit.arena_source,
             "summary": fit_summary(fit),
         }
         section["estimate"] = {
@@ -319,14 +323,9 @@ def model_section(
 
 
 def model_fit(model: BenchModel, board: Board) -> FitReport:
-    """The fit check (arena, input copy, core, TFLM kernels against the board's usable memory)."""
-    return check_fit(
-        board,
-        model_bytes=len(model.tflite),
-        arena_bytes=model.arena_bytes,
-        input_bytes=model.identity.input_bytes,
-        operators=model.info.operators,
-    )
+    """The fit check (arena as the firmware compiles it, input copy, core, TFLM kernels against
+    the board's usable memory)."""
+    return check_artifact_fit(board, model.artifact)
 
 
 def fit_summary(fit: FitReport) -> str:

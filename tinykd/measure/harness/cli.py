@@ -38,7 +38,10 @@ def add_parsers(sub) -> None:
         "--baud", type=int, help="pace the link at this baud rate (default: the board's)"
     )
     emulate.add_argument(
-        "--no-pacing", action="store_true", help="move bytes as fast as the host can"
+        "--no-pacing",
+        action="store_true",
+        help="move bytes and run inferences as fast as the host can (device time then runs "
+        "ahead of real time)",
     )
     emulate.add_argument("--labels", help="comma-separated class labels")
     emulate.add_argument("--name", help="model name the device reports (default: the file name)")
@@ -97,7 +100,19 @@ def add_parsers(sub) -> None:
     bench.add_argument("--tflm-dir", help="with --qemu: TFLM source tree (default: $TFLM_DIR)")
     bench.add_argument("--no-pacing", action="store_true", help="with --emulate: unpaced link")
     bench.add_argument("--transport", choices=["auto", "binary", "hex"], default="auto")
-    bench.add_argument("--verify-input", action="store_true", help="read hex-loaded inputs back")
+    bench.add_argument(
+        "--no-verify-input",
+        dest="verify_input",
+        action="store_false",
+        help="hex transport: do not read each input back with db print (faster, but a "
+        "corrupted input then gives a wrong answer unnoticed)",
+    )
+    bench.add_argument(
+        "--start-timeout",
+        type=float,
+        default=300.0,
+        help="with --emulate: seconds an emulated board may take to start",
+    )
     bench.add_argument(
         "--retries", type=int, default=3, help="attempts after the first, per sample"
     )
@@ -127,9 +142,7 @@ def _start_qemu_board(model, board, tflm_dir, progress):
     from tinykd.firmware.qemu_bench import build_model_firmware
 
     progress.step(f"Building the {board.name} firmware (TFLM for Cortex-M4, cached)")
-    image, tflm = build_model_firmware(
-        board, model.tflite, name=model.name, labels=None, tflm_dir=tflm_dir
-    )
+    image, tflm = build_model_firmware(board, model.artifact, tflm_dir=tflm_dir)
     qemu = QemuBoard(image.elf, machine=board.qemu.machine)
     qemu.start()
     note = (
@@ -161,24 +174,26 @@ def command_emulate(args) -> int:
     if args.qemu or load_board(args.board).qemu is not None:
         return _emulate_on_qemu(args, path)
     board = load_board(args.board)
-    emulated = EmulatedBoard(
-        path.read_bytes(),
-        board,
-        model_name=args.name or path.stem,
-        class_labels=args.labels.split(",") if args.labels else None,
-    )
+    emulated = EmulatedBoard(_artifact_of(args, path), board, realtime=not args.no_pacing)
     baud = None if args.no_pacing else (args.baud or board.baud)
     seconds = emulated.cycles_per_inference / board.cpu_hz
     print(
         f"tinykd emulated board '{board.name}': model {path.name} (hash {emulated.core.model_hash}), "
-        f"arena used {emulated.arena_used:,} bytes, {emulated.cycles_per_inference:,} cycles "
+        f"arena used {emulated.arena_used:,} bytes (host 64-bit), "
+        f"{emulated.cycles_per_inference:,} cycles "
         f"per inference = {milliseconds(seconds * 1000)} ms at {board.cpu_hz / 1e6:g} MHz (estimated), "
-        f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}",
+        f"link {'paced at ' + str(baud) + ' baud' if baud else 'unpaced'}, inferences "
+        f"{'in real time' if not args.no_pacing else 'as fast as the host runs them'}",
         flush=True,
     )
     signal.signal(signal.SIGUSR1, lambda *_: emulated.request_reset())
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def terminate(*_) -> None:
+        stop.set()
+        emulated.request_stop()
+
+    signal.signal(signal.SIGTERM, terminate)
 
     def announce(where: str) -> None:
         print(f"{ANNOUNCEMENT}{where}", flush=True)
@@ -191,6 +206,14 @@ def command_emulate(args) -> int:
     return 0
 
 
+def _artifact_of(args, path: Path):
+    """The int8 artifact ``tinykd emulate`` serves (``--name``, ``--labels``)."""
+    from tinykd.export.artifact import artifact_from_file
+
+    labels = args.labels.split(",") if args.labels else None
+    return artifact_from_file(path, name=args.name, labels=labels)
+
+
 def _emulate_on_qemu(args, path: Path) -> int:
     from tinykd.firmware.emulator import ANNOUNCEMENT
     from tinykd.firmware.qemu_bench import build_model_firmware, serve
@@ -201,10 +224,7 @@ def _emulate_on_qemu(args, path: Path) -> int:
     host, port = _parse_listen(args.listen)
     if host not in ("127.0.0.1", "localhost"):
         raise TinyKDError("--qemu listens on 127.0.0.1 only.")
-    labels = args.labels.split(",") if args.labels else None
-    image, tflm = build_model_firmware(
-        board, path.read_bytes(), name=args.name or path.stem, labels=labels, tflm_dir=args.tflm_dir
-    )
+    image, tflm = build_model_firmware(board, _artifact_of(args, path), tflm_dir=args.tflm_dir)
     print(
         f"tinykd {board.name} in QEMU: model {path.name}, firmware {image.elf} (TFLM {tflm.kernels}"
         f" kernels), flash {image.sizes.flash_bytes:,} bytes, static RAM "
@@ -264,7 +284,7 @@ def _safe_name(text: str) -> str:
 
 def command_bench(args) -> int:
     from tinykd.boards import load_board
-    from tinykd.firmware.emulator import start_emulator_process
+    from tinykd.firmware.emulator import start_emulator_process, stop_process
     from tinykd.measure.harness.benchmark import (
         assemble_report,
         device_section,
@@ -330,7 +350,11 @@ def command_bench(args) -> int:
             pacing = not args.no_pacing
             progress.step(f"Starting emulated board(s) '{board_name}'")
             process, url = start_emulator_process(
-                student.path, board=board_name, baud=args.baud, pacing=pacing
+                student.path,
+                board=board_name,
+                baud=args.baud,
+                pacing=pacing,
+                timeout=args.start_timeout,
             )
             processes.append(process)
             ports.append((url, emulated_board))
@@ -338,7 +362,11 @@ def command_bench(args) -> int:
                 fit = model_fit(teacher, emulated_board)
                 if fit.fits:
                     process, teacher_port = start_emulator_process(
-                        teacher.path, board=board_name, baud=args.baud, pacing=pacing
+                        teacher.path,
+                        board=board_name,
+                        baud=args.baud,
+                        pacing=pacing,
+                        timeout=args.start_timeout,
                     )
                     processes.append(process)
             link = f"paced at {args.baud or emulated_board.baud} baud" if pacing else "unpaced"
@@ -377,8 +405,7 @@ def command_bench(args) -> int:
             runs = [future.result() for future in futures]
     finally:
         for process in processes:
-            process.terminate()
-            process.wait()
+            stop_process(process)
         for qemu in qemu_boards:
             qemu.stop()
 

@@ -8,10 +8,16 @@ runner recovers from: ``DeviceReset`` (``m-init-done`` appeared: the device rest
 bytes, lost synchronisation) and ``DeviceError`` (a well-formed ``e-[…]`` answer, such as
 a checksum mismatch). ``resync`` brings host and device back in step with a probe whose
 answer is unique, so a late reply to an earlier command is never taken for a new one.
+
+The handshake fails closed: each of its replies (name, profile, ``tkd-info``, ``help``) is
+asked for until two replies agree byte for byte, and ``tkd-info`` must be complete and well
+formed. One garbled byte can therefore neither switch the model-hash check off nor hide
+a capability (the CRC-checked binary transport, the raw-output cross-check).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +31,24 @@ from tinykd.firmware.protocol import (
     bulk_command,
     db_commands,
     infer_command,
+    reported_results,
+    results_tolerance,
 )
 from tinykd.measure.harness.link import Link, LinkTimeout
 
 INIT_DONE = "m-init-done"
+AGREEMENT_ATTEMPTS = 6  # replies asked for, at most, until two of them agree
+# Keys every tinykd firmware's tkd-info carries, and the form of each value.
+TKD_INFO_REQUIRED = {
+    "protocol": r"[0-9]+",
+    "hash": r"[0-9a-f]{16}",
+    "input-bytes": r"[0-9]+",
+    "classes": r"[0-9]+",
+    "cmd-size": r"[0-9]+",
+    "runtime-status": r"[0-9]+",
+}
+_TKD_LINE = re.compile(r"m-tkd-[a-z-]+-\[[\x20-\x5c\x5e-\x7e]*\]")
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
 
 
 class DeviceReset(Exception):
@@ -94,7 +114,7 @@ class Inference:
     """One inference as the device reported it."""
 
     output: np.ndarray  # int8 raw outputs (from tkd-output, or re-quantized m-results)
-    scores: list[float]  # m-results: dequantized outputs, three decimals
+    scores: list[float]  # m-results: class probabilities (see protocol.reported_results)
     ticks: int | None  # tkd-ticks per inference, in the device's tick unit
     lap_us: int | None  # difference of the two m-lap-us lines around the timed run
 
@@ -204,18 +224,41 @@ class DeviceClient:
         return restarted
 
     # ---- handshake -------------------------------------------------------------
+    def agreed(self, command: str, reply_bytes: int = 64) -> list[str]:
+        """The reply to ``command`` once two replies were identical (asked up to 6 times).
+
+        A reply garbled on the way differs from the next clean one, so it is never used;
+        a reply that breaks the protocol (no ``m-ready`` in time) costs a resynchronisation.
+        Only printable lines count: a dropped line ending leaves a CR inside a line.
+        """
+        seen: list[tuple[str, ...]] = []
+        for _ in range(AGREEMENT_ATTEMPTS):
+            try:
+                lines = tuple(self.transact(command, reply_bytes=reply_bytes))
+            except ProtocolError:
+                self.resync()
+                continue
+            if not all(_PRINTABLE.fullmatch(line) for line in lines):
+                continue
+            if lines in seen:
+                return list(lines)
+            seen.append(lines)
+        raise ProtocolError(
+            f"no two of {AGREEMENT_ATTEMPTS} replies to {command} agreed (a garbling link)"
+        )
+
     def handshake(self) -> DeviceInfo:
         """name%, profile%, tkd-info% and help%: who the device is and what it offers."""
         self.resync()
-        name = _bracketed(self.transact("name%"), "m-name-dut-")
+        name = _bracketed(self.agreed("name%"), "m-name-dut-")
         if name is None:
             raise ProtocolError("the device did not answer name% with m-name-dut-[…]")
         info = DeviceInfo(name=name)
-        profile = self.transact("profile%")
+        profile = self.agreed("profile%")
         info.profile = _bracketed(profile, "m-profile-") or ""
         info.model = _bracketed(profile, "m-model-") or ""
-        info.tkd = _reply(self.transact("tkd-info%", reply_bytes=600)).values()
-        help_lines = self.transact("help%", reply_bytes=1200)
+        info.tkd = _tkd_info(self.agreed("tkd-info%", reply_bytes=600))
+        help_lines = self.agreed("help%", reply_bytes=1200)
         info.commands = frozenset(
             line.split()[0] for line in help_lines if line.strip() and ":" in line
         )
@@ -290,13 +333,17 @@ class DeviceClient:
         num_classes: int,
         output_scale: float,
         output_zero_point: int,
+        output_is_probabilities: bool,
         raw_output: bool,
         ticks: bool,
     ) -> Inference:
         """``infer 1 0%`` (plus ``tkd-output%`` and ``tkd-ticks%``, sent in the same write).
 
-        The raw int8 outputs and the three-decimal m-results come from the same inference;
-        they are checked against each other, so a corrupted digit in either is caught.
+        The exact int8 outputs come from ``tkd-output``; ``m-results`` (class
+        probabilities) comes from the same inference and is checked against them, so a
+        corrupted digit in either is caught. Without ``tkd-output`` the int8 outputs are
+        re-quantized from ``m-results``, which is exact only for a model whose own output
+        is the probabilities (``BoardSession`` refuses the other case).
         """
         commands = infer_command(1, 0) + (b"tkd-output%" if raw_output else b"")
         commands += b"tkd-ticks%" if ticks else b""
@@ -318,12 +365,11 @@ class DeviceClient:
             output = np.asarray(
                 _numbers(_reply(lines).int8_output, num_classes, "tkd-output"), dtype=np.int8
             )
-            expected = (output.astype(np.float32) - np.float32(output_zero_point)) * np.float32(
-                output_scale
+            expected = reported_results(
+                output, output_scale, output_zero_point, output_is_probabilities
             )
-            # m-results prints each value rounded to three decimals: at most 0.0005 off.
-            error = np.abs(expected.astype(np.float64) - np.asarray(scores))
-            if np.any(error > 0.0005 + 1e-6 * (1.0 + np.abs(expected))):
+            tolerance = results_tolerance(expected, output_scale, output_is_probabilities)
+            if np.any(np.abs(expected - np.asarray(scores)) > tolerance):
                 raise ProtocolError("m-results and tkd-output disagree (a corrupted reply)")
         else:
             requantized = np.round(np.asarray(scores) / output_scale) + output_zero_point
@@ -336,6 +382,27 @@ class DeviceClient:
                 raise self._unexpected("tkd-ticks", lines)
             tick_count = int(value)
         return Inference(output=output, scores=scores, ticks=tick_count, lap_us=lap_us)
+
+
+def _tkd_info(lines: list[str]) -> dict[str, str]:
+    """The fields of an agreed ``tkd-info`` reply; {} from a firmware without tkd- commands.
+
+    A tinykd firmware's reply must hold every required key in its exact form: a reply that
+    lacks the model hash is refused, never read as "no hash to check".
+    """
+    reply = _reply(lines)
+    if not any(line.startswith("m-tkd-") for line in reply.lines):
+        if reply.errors and lines[-1] == READY:
+            return {}  # e-[Unknown command: tkd-info]: an MLPerf Tiny firmware
+        raise ProtocolError(f"tkd-info: unexpected reply {lines}")
+    for line in reply.lines:
+        if not _TKD_LINE.fullmatch(line):
+            raise ProtocolError(f"tkd-info: malformed line {line!r}")
+    fields = reply.values()
+    for key, form in TKD_INFO_REQUIRED.items():
+        if not re.fullmatch(form, fields.get(key, "")):
+            raise ProtocolError(f"tkd-info: {key} missing or malformed in {lines}")
+    return fields
 
 
 def _numbers(parse: Callable[[], list], count: int, what: str) -> list:

@@ -11,6 +11,11 @@ given fault list is reproducible. Kinds:
   reboots and prints its banner again);
 - ``vanish``: both connections close and the proxy refuses new ones (a board unplugged).
 
+A fault with ``match`` fires relative to a place in the stream instead: at ``at_byte``
+bytes after the start of the ``occurrence``-th appearance of ``match`` in its direction
+(``Fault("corrupt", "to_host", 14, match=b"m-tkd-hash-[")`` garbles the third digit of
+the model hash in the first ``tkd-info`` reply), so a test can aim at one reply.
+
 ``events`` lists the faults that fired, for tests to compare with the harness's report.
 """
 
@@ -34,10 +39,19 @@ class Fault:
     at_byte: int
     count: int = 1
     seconds: float = 0.0
+    match: bytes = b""  # when set, at_byte counts from the start of this pattern
+    occurrence: int = 1  # which appearance of ``match`` (1: the first)
+    mask: int = 0  # corrupt: XOR with this byte (0: a random non-zero mask)
 
     def __post_init__(self):
         if self.kind not in KINDS or self.direction not in DIRECTIONS:
             raise ValueError(f"unknown fault {self.kind!r} / direction {self.direction!r}")
+        if self.occurrence < 1:
+            raise ValueError("occurrence counts from 1")
+
+    def at_offset(self, offset: int) -> Fault:
+        """This fault fixed at an absolute stream offset (its pattern has been seen)."""
+        return Fault(self.kind, self.direction, offset, self.count, self.seconds, mask=self.mask)
 
 
 def _parse_socket_url(url: str) -> tuple[str, int]:
@@ -60,9 +74,16 @@ class FaultInjector:
     ):
         self.upstream = _parse_socket_url(upstream_url)
         self.pending = {
-            d: sorted((f for f in faults if f.direction == d), key=lambda f: f.at_byte)
+            d: sorted(
+                (f for f in faults if f.direction == d and not f.match), key=lambda f: f.at_byte
+            )
             for d in DIRECTIONS
         }
+        # Pattern faults wait here, each with the appearances of its pattern seen so far.
+        self.watching = {
+            d: [[f, 0] for f in faults if f.direction == d and f.match] for d in DIRECTIONS
+        }
+        self.history = dict.fromkeys(DIRECTIONS, b"")  # the stream's tail, for split patterns
         self.reset = reset
         self.random = random.Random(seed)
         self.offsets = dict.fromkeys(DIRECTIONS, 0)
@@ -128,9 +149,34 @@ class FaultInjector:
                 except OSError:
                     pass
 
+    def _arm_pattern_faults(self, data: bytes, start: int, direction: str) -> None:
+        """Turn pattern faults whose pattern ends in ``data`` into offset faults."""
+        watching = self.watching[direction]
+        if not watching:
+            return
+        tail = self.history[direction]
+        text, base = tail + data, start - len(tail)
+        longest = max(len(fault.match) for fault, _ in watching)
+        self.history[direction] = text[-(longest - 1) :] if longest > 1 else b""
+        for entry in list(watching):
+            fault, seen = entry
+            # Only appearances that end in the new bytes: the tail's own were counted.
+            position = text.find(fault.match, max(0, len(tail) - len(fault.match) + 1))
+            while position >= 0:
+                seen += 1
+                if seen == fault.occurrence:
+                    offset = max(start, base + position + fault.at_byte)
+                    self.pending[direction].append(fault.at_offset(offset))
+                    self.pending[direction].sort(key=lambda f: f.at_byte)
+                    watching.remove(entry)
+                    break
+                position = text.find(fault.match, position + 1)
+            entry[1] = seen
+
     def _forward(self, data: bytes, target: socket.socket, direction: str) -> None:
         start = self.offsets[direction]
         self.offsets[direction] += len(data)
+        self._arm_pattern_faults(data, start, direction)
         queue = self.pending[direction]
         out = bytearray()
         cursor = 0
@@ -144,7 +190,7 @@ class FaultInjector:
                 cursor = min(len(data), position + fault.count)
             elif fault.kind == "corrupt":
                 for index in range(position, min(len(data), position + fault.count)):
-                    out.append(data[index] ^ self.random.randrange(1, 256))
+                    out.append(data[index] ^ (fault.mask or self.random.randrange(1, 256)))
                 cursor = min(len(data), position + fault.count)
             elif fault.kind == "delay":
                 target.sendall(out)

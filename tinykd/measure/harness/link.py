@@ -23,12 +23,16 @@ class LinkTimeout(Exception):
 
 
 POLL_SECONDS = 0.05  # longest single blocking read, so deadlines are kept closely
+WRITE_TIMEOUT_SECONDS = 10.0  # a device that stops reading ends a write as a lost link
+MAX_LINE_BYTES = 1 << 16  # longer than any reply line; endless bytes without a newline end here
 
 
 def open_port(url: str, baud: int) -> serial.SerialBase:
     """Open ``url`` with pyserial; raises ``LinkLost`` if it cannot be opened."""
     try:
-        port = serial.serial_for_url(url, baudrate=baud, timeout=POLL_SECONDS)
+        port = serial.serial_for_url(
+            url, baudrate=baud, timeout=POLL_SECONDS, write_timeout=WRITE_TIMEOUT_SECONDS
+        )
     except (serial.SerialException, OSError, ValueError) as error:
         raise LinkLost(str(error) if url in str(error) else f"cannot open {url}: {error}") from None
     tcp = getattr(port, "_socket", None)
@@ -82,6 +86,9 @@ class Link:
                 raw = bytes(self._pending[:end])
                 del self._pending[: end + 1]
                 return raw.rstrip(b"\r").decode("ascii", errors="replace")
+            if len(self._pending) > MAX_LINE_BYTES:
+                self._pending.clear()
+                raise LinkTimeout(f"a line longer than {MAX_LINE_BYTES} bytes ({self.url})")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LinkTimeout(f"no complete line within the deadline ({self.url})")

@@ -232,6 +232,16 @@ def report_blocks(report: dict, images: dict[str, str]) -> list[tuple]:
                 _link_rows(report),
             ),
         ]
+        for model in report["models"]:
+            link = (model.get("device") or {}).get("link", {})
+            if link.get("transport_reason"):
+                blocks.append(
+                    (
+                        "text",
+                        f"{model['name']}: input path {link['transport']} because "
+                        f"{link['transport_reason']}; device identity: {link['identity_check']}.",
+                    )
+                )
     for model in report["models"]:
         memory = (model.get("device") or {}).get("memory", {})
         if memory.get("source"):

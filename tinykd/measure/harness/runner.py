@@ -41,6 +41,10 @@ class WrongModel(TinyKDError):
     """The device runs another model than the one being benchmarked."""
 
 
+class HandshakeFailed(Exception):
+    """No valid handshake in the allowed attempts (the link garbles, or it is no DUT)."""
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """What the harness knows about the benchmarked model, from its .tflite."""
@@ -51,6 +55,7 @@ class ModelIdentity:
     num_classes: int
     output_scale: float
     output_zero_point: int
+    output_is_probabilities: bool = False  # the model ends in SOFTMAX
 
     @classmethod
     def from_tflite(cls, tflite: bytes, name: str = "model") -> ModelIdentity:
@@ -62,6 +67,7 @@ class ModelIdentity:
             num_classes=int(info.output.shape[-1]),
             output_scale=info.output.scale,
             output_zero_point=info.output.zero_point,
+            output_is_probabilities=info.output_is_softmax,
         )
 
 
@@ -70,7 +76,7 @@ class SessionOptions:
     baud: int = 115200
     timeouts: Timeouts = field(default_factory=Timeouts)
     transport: str = "auto"  # "binary" needs tkd-bulk; "hex" is the MLPerf Tiny db path
-    verify_hex: bool = False  # read each hex-loaded input back with db print
+    verify_hex: bool = True  # read each hex-loaded input back with db print (hex has no CRC)
     stream_bulk: bool = True  # tkd-bulk: raw bytes right behind the command (no round trip)
     handshake_attempts: int = 3
     reconnect_attempts: int = 5
@@ -102,16 +108,24 @@ class BoardSession:
         self.client: DeviceClient | None = None
         self.info: DeviceInfo | None = None
         self.transport = ""
+        self.transport_reason = ""
+        self.identity_check = ""
 
     # ---- connecting ----------------------------------------------------------------
     def connect(self) -> DeviceInfo:
-        """Open the port and handshake; raises ``DeviceGone``, ``WrongModel`` or ``TinyKDError``."""
+        """Open the port and handshake, retrying both with a growing wait.
+
+        Raises ``DeviceGone`` (it cannot be opened), ``WrongModel`` (it answered, twice
+        alike, with another model) or ``TinyKDError`` (it never gave a valid handshake).
+        """
         wait = self.options.reconnect_wait
         last: BaseException | None = None
         for attempt in range(self.options.reconnect_attempts):
             if attempt:
                 time.sleep(wait)
                 wait *= 2
+            if self.link is not None:
+                self.link.close()
             try:
                 self.link = Link(self.url, self.options.baud)
             except LinkLost as error:
@@ -120,9 +134,13 @@ class BoardSession:
             self.client = DeviceClient(self.link, self.options.timeouts)
             try:
                 return self._handshake()
-            except LinkLost as error:
+            except (LinkLost, HandshakeFailed) as error:
                 last = error
-                self.link.close()
+        if isinstance(last, HandshakeFailed):
+            raise TinyKDError(
+                f"{self.url}: {last}. Is it a tinykd or MLPerf Tiny firmware at the right "
+                "baud rate?"
+            )
         raise DeviceGone(
             f"{self.options.reconnect_attempts} attempts to open it failed; last: {last}"
         )
@@ -138,14 +156,27 @@ class BoardSession:
             self._check(info)
             self.info = info
             return info
-        raise TinyKDError(
-            f"{self.url}: no valid handshake in {self.options.handshake_attempts} attempts "
-            f"({last}). Is it a tinykd or MLPerf Tiny firmware at the right baud rate?"
+        raise HandshakeFailed(
+            f"no valid handshake in {self.options.handshake_attempts} attempts ({last})"
         )
 
     def _check(self, info: DeviceInfo) -> None:
+        """Refuse a device that is not (or no longer) the one to benchmark; pick the transport.
+
+        Every fact used here comes from replies that agreed twice (``DeviceClient.agreed``).
+        """
+        if self.info is not None and info.to_dict() != self.info.to_dict():
+            raise WrongModel(
+                f"{self.url} describes itself differently after reconnecting "
+                f"(before: {self.info.to_dict()}, now: {info.to_dict()}); was it re-flashed?"
+            )
         expected = self.model
-        if info.model_hash is not None and info.model_hash != expected.hash:
+        if not info.tkd:
+            self.identity_check = (
+                "not verified: the firmware has no tkd-info (an MLPerf Tiny firmware); "
+                f"it names its model {info.model or '?'}"
+            )
+        elif info.model_hash != expected.hash:
             raise WrongModel(
                 f"{self.url} runs model {info.model or '?'} with hash {info.model_hash}; "
                 f"{expected.name} has hash {expected.hash}. Flash the device with this model "
@@ -164,9 +195,34 @@ class BoardSession:
                 f"{self.url}: the firmware's runtime failed to initialise (code {status}; "
                 "3 means the tensor arena is too small). Re-export and re-flash."
             )
-        if self.options.transport == "binary" and not info.has_bulk:
+        if info.tkd:
+            self.identity_check = (
+                f"model hash {info.model_hash}, input bytes and classes match "
+                "(tkd-info, two identical replies)"
+            )
+        exact_from_results = expected.output_is_probabilities or expected.num_classes == 1
+        if "tkd-output" not in info.commands and not exact_from_results:
+            raise TinyKDError(
+                f"{self.url} does not offer tkd-output, and its m-results (class probabilities) "
+                f"cannot give {expected.name}'s exact int8 outputs. Flash a tinykd firmware."
+            )
+        self.transport, self.transport_reason = self._choose_transport(info)
+
+    def _choose_transport(self, info: DeviceInfo) -> tuple[str, str]:
+        """The input transport and why; a tinykd firmware must offer its binary transport."""
+        wanted = self.options.transport
+        if wanted == "hex":
+            return "hex", "--transport hex was asked for"
+        if info.has_bulk:
+            return "binary", "the device lists tkd-bulk in help% (two identical replies)"
+        if info.tkd:
+            raise TinyKDError(
+                f"{self.url} answers tkd-info but does not list tkd-bulk in help%: a firmware "
+                "older than this harness? Re-flash it, or use --transport hex."
+            )
+        if wanted == "binary":
             raise TinyKDError(f"{self.url} does not offer tkd-bulk: use --transport hex.")
-        self.transport = "binary" if self.options.transport != "hex" and info.has_bulk else "hex"
+        return "hex", "an MLPerf Tiny firmware without tkd-bulk (help% lists no tkd-bulk)"
 
     # ---- recovering ------------------------------------------------------------------
     def recover(self, error: BaseException) -> None:
@@ -187,14 +243,8 @@ class BoardSession:
                 self.events["resets"] += 1
             if restarted or isinstance(error, DeviceReset):
                 self._handshake()  # same model after the restart?
-        except LinkLost:
+        except (LinkLost, ProtocolError, HandshakeFailed):
             self.events["reconnects"] += 1
-            if self.link is not None:
-                self.link.close()
-            self.connect()
-        except ProtocolError:
-            self.events["reconnects"] += 1
-            self.link.close()
             self.connect()
 
     @property
@@ -204,7 +254,7 @@ class BoardSession:
             return "CRC-32 checked by the device (tkd-bulk)"
         if self.options.verify_hex:
             return "read back with db print and compared"
-        return "none: the hex path has no checksum (--verify-input reads each input back)"
+        return "none: --no-verify-input turned the db print read-back off (hex has no checksum)"
 
     # ---- one sample ----------------------------------------------------------------
     def load(self, data: bytes) -> None:
@@ -218,6 +268,7 @@ class BoardSession:
             num_classes=self.model.num_classes,
             output_scale=self.model.output_scale,
             output_zero_point=self.model.output_zero_point,
+            output_is_probabilities=self.model.output_is_probabilities,
             raw_output="tkd-output" in self.info.commands,
             ticks="tkd-ticks" in self.info.commands,
         )
@@ -257,6 +308,8 @@ class DeviceRun:
     baud: int
     aborted: str | None = None
     input_check: str = ""
+    transport_reason: str = ""
+    identity_check: str = ""
 
     def accounting(self) -> dict:
         """Sent, answered, retried and failed counts; answered + failed == total, always."""
@@ -299,6 +352,8 @@ class DeviceRun:
         rate = loads * self.input_bytes / seconds if seconds > 0 else 0.0
         return {
             "transport": self.transport,
+            "transport_reason": self.transport_reason,
+            "identity_check": self.identity_check,
             "input_check": self.input_check,
             "baud": self.baud,
             "link_bytes_per_second": link_rate,
@@ -384,4 +439,6 @@ def run_benchmark(
         baud=session.options.baud,
         aborted=aborted,
         input_check=session.input_check,
+        transport_reason=session.transport_reason,
+        identity_check=session.identity_check,
     )
