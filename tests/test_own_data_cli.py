@@ -37,6 +37,7 @@ def test_bench_data_from_an_image_folder_is_resized_to_the_model_input(tmp_path)
 
 
 def test_bench_data_from_an_npz_and_the_errors(tmp_path, tiny_int8_model, digits):
+    from tinykd.export import Int8Artifact
     from tinykd.measure.harness.benchmark import BenchModel, load_bench_data
 
     path = tmp_path / "mine.npz"
@@ -50,7 +51,7 @@ def test_bench_data_from_an_npz_and_the_errors(tmp_path, tiny_int8_model, digits
     options = dict(run_dir=None, limit=None, progress=Progress(quiet=True))
     data = load_bench_data(dataset=None, data_path=str(path), **options)
     assert data.x.shape == (30, 8, 8, 1)
-    model = BenchModel("student", "mine", tiny_int8_model[1])
+    model = BenchModel("student", Int8Artifact(tiny_int8_model[1], name="mine"))
     model.check_input_shape(data.x)
     with pytest.raises(TinyKDError, match=r"takes inputs of shape \(8, 8, 1\); .* \(20, 20, 1\)"):
         model.check_input_shape(np.zeros((2, 20, 20, 1), np.float32))
