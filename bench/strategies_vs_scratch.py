@@ -97,7 +97,8 @@ def run_seed(seed, args, config, data, results: Results) -> None:
         learning_rate=config.student.learning_rate,
         seed=seed,
     )
-    netaug = build_strategy("netaug")
+    # The same optimizer as plain training (NetAug's own default is the official SGD recipe).
+    netaug = build_strategy("netaug", optimizer="adam")
     for width in args.widths:
         plain_row, netaug_row = size_rows(width)
         student = StudentSpec(model_name, width)

@@ -60,7 +60,7 @@ def test_quick_demo_on_digits_writes_a_complete_run(tmp_path):
         assert manifest["arena"]["size_bytes"] == firmware_arena
     assert "| plain_cnn | distilled |" in (out / "report.md").read_text()
     assert not list(out.rglob("*.tmp")), "no half-written files"
-    assert re.search(r"\| teacher_cnn \| teacher \|", result.stdout)
+    assert re.search(r"\| teacher_vgg \| teacher \|", result.stdout)
 
 
 def test_bad_config_key_is_one_readable_error(tmp_path):

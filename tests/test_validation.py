@@ -11,6 +11,7 @@ import sys
 import textwrap
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -289,6 +290,7 @@ def test_awkward_class_names_round_trip_through_the_run_config():
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
 def test_awkward_class_names_compile_to_the_same_bytes_in_c(tmp_path):
+    from tinykd.export.artifact import ArenaPlan
     from tinykd.export.c_sources import model_settings_header
     from tinykd.export.tflite_model import TensorInfo, TfliteInfo
 
@@ -299,9 +301,11 @@ def test_awkward_class_names_compile_to_the_same_bytes_in_c(tmp_path):
         float_tensors=(),
         size_bytes=100,
     )
-    header = model_settings_header(
-        info, model_name="m\n1", class_labels=AWKWARD_NAMES, arena_size=1024, hash_hex="00"
+    # model_settings_header reads only these fields of an Int8Artifact
+    artifact = SimpleNamespace(
+        info=info, arena=ArenaPlan(1024, 512), labels=AWKWARD_NAMES, name="m\n1", hash="00"
     )
+    header = model_settings_header(artifact)
     (tmp_path / "model_settings.h").write_text(header)
     (tmp_path / "main.c").write_text(
         textwrap.dedent(

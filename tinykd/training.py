@@ -72,6 +72,37 @@ def make_optimizer(learning_rate: float, total_steps: int):
     return keras.optimizers.Adam(schedule)
 
 
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to 0 over the rest
+    (the schedule of the NetAug and MCUNet training code)."""
+
+    def __init__(self, learning_rate: float, total_steps: int, warmup_steps: int):
+        self.learning_rate = float(learning_rate)
+        self.total_steps = max(1, int(total_steps))
+        self.warmup_steps = min(max(0, int(warmup_steps)), self.total_steps - 1)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warmup = self.learning_rate * (step + 1) / max(1, self.warmup_steps)
+        progress = (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)
+        cosine = 0.5 * self.learning_rate * (1 + tf.cos(np.pi * tf.clip_by_value(progress, 0, 1)))
+        return tf.where(step < self.warmup_steps, warmup, cosine)
+
+    def get_config(self):
+        return {
+            "learning_rate": self.learning_rate,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+def make_sgd_optimizer(learning_rate: float, total_steps: int, warmup_fraction: float = 0.0):
+    """SGD with Nesterov momentum 0.9 and :class:`WarmupCosine` (weight decay, where wanted,
+    is added to the gradients by the trainer, as PyTorch's SGD does)."""
+    schedule = WarmupCosine(learning_rate, total_steps, round(warmup_fraction * total_steps))
+    return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+
+
 def train(
     model: keras.Model,
     data: SplitData,
@@ -174,6 +205,7 @@ def fit_trainer(
     callbacks: list = (),
     precomputed: dict | None = None,
     view_logits: np.ndarray | None = None,
+    optimizer_factory=make_optimizer,
     initial_epoch: int = 0,
 ) -> float:
     """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
@@ -181,10 +213,11 @@ def fit_trainer(
     The trainer supplies ``make_targets(x, y, cache_teacher=..., precomputed=...)``;
     everything else (optimizer, schedule, shuffling, augmentation, validation) is the one
     shared recipe. ``view_logits``: the teacher's stored logits of every view (see
-    :func:`train`), replayed with the views.
+    :func:`train`), replayed with the views. ``optimizer_factory(learning_rate, total_steps)``
+    replaces Adam + cosine.
     """
     steps_per_epoch = int(np.ceil(len(data.x_train) / batch_size))
-    trainer.compile(optimizer=make_optimizer(learning_rate, steps_per_epoch * epochs))
+    trainer.compile(optimizer=optimizer_factory(learning_rate, steps_per_epoch * epochs))
     started = time.monotonic()
     if augmentation is None:
         targets = trainer.make_targets(

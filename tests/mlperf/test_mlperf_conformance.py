@@ -31,6 +31,7 @@ import pytest
 from tinykd.boards import load_board
 from tinykd.data.sources import load_digits
 from tinykd.errors import TinyKDError
+from tinykd.export import Int8Artifact
 from tinykd.firmware.emulator import EmulatedBoard, serve_socket
 from tinykd.firmware.qemu import QemuBoard, open_socket_port
 from tinykd.measure.mlperf import (
@@ -95,7 +96,7 @@ def serve_emulated(board: EmulatedBoard):
 
 @pytest.fixture(scope="module")
 def emulated_host(tflite):
-    board = EmulatedBoard(tflite, load_board("emulated"), model_name="ic01", realtime=True)
+    board = EmulatedBoard(Int8Artifact(tflite, name="ic01"), load_board("emulated"), realtime=True)
     with serve_emulated(board) as host:
         yield host
 
@@ -135,7 +136,7 @@ def test_runner_scoring_of_logits_is_what_went_wrong():
 def test_performance_window_meets_the_10_second_rule_in_real_time(tflite, digits):
     """One real window: >= 10 s of device time, and no more device time than host time."""
     inputs = digits[0]
-    board = EmulatedBoard(tflite, slow_board(), model_name="ic01", realtime=True)
+    board = EmulatedBoard(Int8Artifact(tflite, name="ic01"), slow_board(), realtime=True)
     with serve_emulated(board) as host:
         per_inference = host.seconds_per_inference(inputs[0])
         assert per_inference == pytest.approx(board.cycles_per_inference / board.board.cpu_hz)
@@ -158,7 +159,7 @@ def test_unpaced_board_is_caught_running_ahead_of_real_time(tflite, digits):
     """Without real-time pacing the estimated clock outruns the host's: the runner's
     host-time check (its error 2) would fail although the device reports >= 10 s."""
     inputs = digits[0]
-    board = EmulatedBoard(tflite, slow_board(), model_name="ic01", realtime=False)
+    board = EmulatedBoard(Int8Artifact(tflite, name="ic01"), slow_board(), realtime=False)
     with serve_emulated(board) as host:
         iterations = iterations_for_window(host.seconds_per_inference(inputs[0]))
         run = host.performance(inputs, iterations, warmups=0, windows=1)
@@ -246,7 +247,8 @@ def test_qemu_tflm_accuracy_mode_scores_the_host_tflm_top1(mps2_board, tflite, d
     except TinyKDError as error:
         require(f"no TFLM source tree ({error})", "TINYKD_TEST_QEMU_TFLM")
     inputs, labels, host_predictions = digits
-    image, _ = build_model_firmware(mps2_board, tflite, name="ic01", labels=list("0123456789"))
+    artifact = Int8Artifact(tflite, name="ic01", labels=list("0123456789"))
+    image, _ = build_model_firmware(mps2_board, artifact)
     with qemu_host(image.elf) as host:
         assert host.identify() == ("tinykd", "ic01")
         results = host.accuracy(inputs)

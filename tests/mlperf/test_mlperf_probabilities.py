@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from tinykd.data.sources import load_digits
-from tinykd.export import describe_tflite, model_hash
+from tinykd.export import ArenaPlan, Int8Artifact, describe_tflite
 from tinykd.export.c_sources import model_settings_header
 from tinykd.firmware.host_core import HostCore, TflmHostRuntime
 from tinykd.firmware.protocol import db_commands, infer_command, split_replies
@@ -33,16 +33,11 @@ def test_softmax_output_is_reported_dequantized(tmp_path):
     info = describe_tflite(tflite)
     assert info.output_is_softmax
     assert (info.output.scale, info.output.zero_point) == (1 / 256, -128)  # TFLite's int8 softmax
-    settings = model_settings_header(
-        info,
-        model_name="softmax",
-        class_labels=[str(i) for i in range(10)],
-        arena_size=ARENA,
-        hash_hex=model_hash(tflite),
-    )
+    artifact = Int8Artifact(tflite, name="softmax", arena=ArenaPlan(ARENA - 512, 512))
+    settings = model_settings_header(artifact)
     assert "#define TKD_OUTPUT_IS_PROBABILITIES 1\n" in settings
     (tmp_path / "model_settings.h").write_text(settings)
-    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(tflite, ARENA, arena_used=0))
+    core = HostCore(tmp_path / "model_settings.h", TflmHostRuntime(artifact, ARENA, arena_used=0))
     core.boot()
     sample = np.clip(np.arange(64) * 4 - 128, -128, 127).astype(np.int8).tobytes()
     output = b"".join(core.feed(command) for command in db_commands(sample))

@@ -22,8 +22,8 @@ def test_strategy_problems_are_reported_with_their_key_paths():
     assert "strategy.params.generatons: not a parameter of 'born_again'" in message
     assert "(did you mean 'generations'?)" in message
     assert "strategy.params.temperature: expected a number, got 'hot'" in message
-    with pytest.raises(TinyKDError, match="netaug: width_multipliers must start at 1.0"):
-        load_config(None, ["strategy.name=netaug", "strategy.params.width_multipliers=[2.0, 1.0]"])
+    with pytest.raises(TinyKDError, match="netaug: width_factors must start at 1.0"):
+        load_config(None, ["strategy.name=netaug", "strategy.params.width_factors=[2.0, 1.0]"])
     with pytest.raises(TinyKDError, match="strategy.name: missing"):
         load_config(None, ["strategy.params.peers=3"])
 
@@ -34,10 +34,10 @@ def test_strategy_section_round_trips_through_toml():
         [
             "strategy.name=netaug",
             "strategy.with_teacher=true",
-            "strategy.params={ width_multipliers = [1.0, 2.0], alpha = 0.5 }",
+            "strategy.params={ width_factors = [1.0, 2.0], alpha = 0.5 }",
         ],
     )
-    assert config.strategy.params == {"width_multipliers": [1.0, 2.0], "alpha": 0.5}
+    assert config.strategy.params == {"width_factors": [1.0, 2.0], "alpha": 0.5}
     assert config_from_dict(tomllib.loads(to_toml(config))) == config
 
 

@@ -16,6 +16,7 @@ from tinykd.distill.strategies import (
 )
 from tinykd.distill.strategies.deep_supervision import HEAD_PREFIX, default_head_taps
 from tinykd.distill.strategies.mutual import MutualTrainer
+from tinykd.distill.strategies.netaug import build_supernet
 from tinykd.errors import TinyKDError
 from tinykd.export.tflite_model import describe_tflite
 from tinykd.measure import TflmModel
@@ -36,40 +37,58 @@ def _same_architecture(model, reference):
     ]
 
 
-def test_netaug_exports_the_plain_tiny_model_equal_to_the_supernet(
+def test_netaug_with_teacher_exports_the_plain_tiny_model_equal_to_the_supernet(
     digits_split, recipe, randomize_weights
 ):
     teacher = StudentSpec("plain_cnn", 2.0).build(digits_split, seed=9)
     supervision = Supervision(teacher, [{"name": "kd", "temperature": 2.0, "weight": 0.5}])
-    strategy = build_strategy("netaug", width_multipliers=[1.0, 2.0, 3.0], batch_norm_samples=500)
-    student = StudentSpec("plain_cnn", 0.5)
+    strategy = build_strategy("netaug", batch_norm_samples=500)
+    student = StudentSpec("mbv2_micro", 0.5)
     result = strategy.train(student, digits_split, recipe, supervision)
-    assert result.details["augmented_epochs"] == 1  # the last half trains the tiny model alone
+    # Epoch 1 samples widths and expand ratios (after sorting), epoch 2 (the last half)
+    # keeps the tiny widths but still samples the expand ratios.
+    assert result.details["modes"] == ["default", "min_w"]
+    assert result.details["sorted_epochs"] == 1
+    assert result.details["history"]["augmented_loss"][1] > 0
     plain = randomize_weights(student.build(digits_split, seed=0))
     assert _same_architecture(result.model, plain)
-    x = digits_split.x_test
     supernet = result.details["supernet"]
+    for exported, sliced in zip(result.model.layers, supernet.export().layers):
+        for a, b in zip(exported.get_weights(), sliced.get_weights()):
+            np.testing.assert_array_equal(a, b)  # bit-identical to the tiny slice
+    x = digits_split.x_test
     np.testing.assert_allclose(
-        supernet(x, 0, training=False).numpy(), result.model.predict(x, verbose=0), atol=1e-5
+        supernet(x, training=False).numpy(), result.model.predict(x, verbose=0), atol=1e-5
     )
     assert float_accuracy(result.model, x, digits_split.y_test) > 0.5
     # The .tflite is the normal tiny model: same operators and size as a plain student's.
-    exported = describe_tflite(convert_int8(result.model, calibration_images=x[:50]))
+    tflite = convert_int8(result.model, calibration_images=x[:50])
+    exported = describe_tflite(tflite)
     normal = describe_tflite(convert_int8(plain, calibration_images=x[:50]))
     assert exported.operators == normal.operators
     assert abs(exported.size_bytes - normal.size_bytes) <= 16
+    assert TflmModel(tflite).accuracy(x, digits_split.y_test) > 0.5
 
 
-def test_netaug_with_alpha_zero_is_plain_training(digits_split):
-    """Golden reference: the ordinary Keras training path. Same init, batches and updates
-    (the augmented branch runs but is weighted 0); only the batch-norm statistics differ
-    (NetAug re-estimates them). Measured: alpha = 0 moves no weight tensor by more than
-    5e-4 of its norm (float rounding), alpha = 1 moves them by 0.6–30 %."""
+def test_netaug_without_augmentation_and_with_adam_is_plain_training(digits_split):
+    """Golden reference: the ordinary Keras training path (Distiller, Adam). Same init,
+    batches and updates (the augmented branch runs but is weighted 0); only the batch-norm
+    statistics differ (NetAug re-estimates them). Measured: alpha = 0 moves no weight tensor
+    by more than 5e-4 of its norm (float rounding), alpha = 1 moves them by 0.6–30 %."""
     recipe = Recipe(epochs=1, batch_size=64, learning_rate=3e-3, seed=0)
     student = StudentSpec("plain_cnn", 0.5)
     plain = student.build(digits_split, seed=0)
     recipe.train(plain, digits_split)
-    netaug = build_strategy("netaug", alpha=0.0, augment_fraction=1.0, width_multipliers=[1.0, 2.0])
+    netaug = build_strategy(
+        "netaug",
+        alpha=0.0,
+        stop_width_fraction=0.0,
+        optimizer="adam",
+        label_smoothing=0.0,
+        weight_decay=0.0,
+        sort_channels="none",
+        width_factors=[1.0, 2.0],
+    )
     result = netaug.train(student, digits_split, recipe)
     assert result.details["augmented_epochs"] == 1
     for variable, trained, expected in zip(
@@ -78,6 +97,64 @@ def test_netaug_with_alpha_zero_is_plain_training(digits_split):
         if "moving_" not in variable.name:
             change = np.linalg.norm(trained - expected) / np.linalg.norm(expected)
             assert change < 2e-3, variable.name
+
+
+def test_netaug_stopping_rule_counts_epochs_from_the_end_as_the_official_code():
+    def modes(epochs=10, **params):
+        strategy = build_strategy("netaug", **params)
+        return [strategy.mode(epoch, epochs) for epoch in range(epochs)]
+
+    assert modes() == ["default"] * 5 + ["min_w"] * 5  # width stops for the last half
+    assert modes(stop_width_fraction=0.5, stop_expand_fraction=0.8, stop_all_fraction=0.2) == (
+        ["default"] * 2 + ["min_e"] * 3 + ["min_w"] * 3 + ["none"] * 2
+    )
+    assert modes(stop_all_fraction=1.0) == ["none"] * 10  # plain training, same recipe
+    assert modes(epochs=3) == ["default"] * 2 + ["min_w"]  # floor(1.5) = 1 epoch without
+
+
+def test_netaug_loss_is_label_smoothed_and_weight_decay_spares_batch_norm_and_biases(
+    digits_split,
+):
+    """One plain SGD step (lr 1, no momentum) with and without weight decay λ: kernels
+    differ by exactly λ·w, batch-norm and bias weights not at all; the reported loss is
+    cross-entropy against (1 − ε)·one-hot + ε/10, computed here in numpy."""
+    from tinykd.distill.strategies.netaug import NetAugTrainer
+
+    x, y = digits_split.x_train[:32], digits_split.y_train[:32]
+    updated = []
+    for weight_decay in (0.0, 0.01):
+        supernet, tiny = build_supernet(
+            StudentSpec("mbv2_tiny", 0.5), digits_split, 0, [1.0, 2.0], [1.0, 2.0]
+        )
+        trainer = NetAugTrainer(supernet, 1.0, 0.1, weight_decay, "netaug", None, tiny)
+        trainer.augmenting.assign(False)
+        trainer.compile(optimizer=keras.optimizers.SGD(1.0))
+        logits = supernet(x, training=True).numpy()
+        before = [v.numpy() for v in supernet.trainable_variables]
+        metrics = trainer.train_step((tf.constant(x), tf.constant(y)))
+        updated.append([v.numpy() for v in supernet.trainable_variables])
+    targets = np.full((len(y), 10), 0.1 / 10) + 0.9 * np.eye(10)[y]
+    expected = -(targets * _log_softmax(logits)).sum(axis=1).mean()
+    assert float(metrics["tiny_loss"]) == pytest.approx(expected, rel=1e-4)
+    for variable, start, plain_step, decayed_step in zip(
+        supernet.trainable_variables, before, *updated
+    ):
+        name = variable.name.split("/")[-1].split(":")[0]
+        difference = plain_step - decayed_step
+        if name in ("kernel", "depthwise_kernel"):
+            np.testing.assert_allclose(difference, 0.01 * start, rtol=1e-3, atol=1e-6)
+        else:
+            np.testing.assert_allclose(difference, 0.0, atol=1e-6)
+
+
+def test_warmup_cosine_schedule_by_hand():
+    from tinykd.training import WarmupCosine
+
+    schedule = WarmupCosine(0.1, total_steps=110, warmup_steps=10)
+    values = [float(schedule(step)) for step in (0, 4, 10, 60, 109)]
+    # Warm-up: 0.1·(step + 1)/10; then 0.05·(1 + cos(π·(step − 10)/100)).
+    expected = [0.01, 0.05, 0.1, 0.05, 0.05 * (1 + np.cos(np.pi * 0.99))]
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_teacher_feature_losses_are_refused_by_joint_strategies(digits_split, recipe):

@@ -169,3 +169,76 @@ def dscnn_kws(input_shape, num_classes: int, width: float = 1.0):
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="dscnn_kws")
+
+
+# The suffix of the 1×1 expansion conv of an inverted-bottleneck block. NetAug recognizes the
+# block's inner (expanded) channels by it, to augment and sort them like the official code.
+EXPAND_SUFFIX = "_expand"
+
+
+def inverted_bottleneck(x, filters: int, expand_ratio: float, strides=1, name: str = "ib"):
+    """MobileNetV2 block: 1×1 expand + BN + ReLU6, 3×3 depthwise + BN + ReLU6, 1×1 project + BN
+    (linear), and a residual ADD when the input and output shapes match."""
+    inner = channels(x.shape[-1], expand_ratio)
+    y = layers.Conv2D(inner, 1, use_bias=False, name=f"{name}{EXPAND_SUFFIX}")(x)
+    y = batch_norm(f"{name}{EXPAND_SUFFIX}_bn")(y)
+    y = layers.ReLU(6.0, name=f"{name}{EXPAND_SUFFIX}_relu")(y)
+    y = layers.DepthwiseConv2D(
+        3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw"
+    )(y)
+    y = batch_norm(f"{name}_dw_bn")(y)
+    y = layers.ReLU(6.0, name=f"{name}_dw_relu")(y)
+    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(y)
+    y = batch_norm(f"{name}_project_bn")(y)
+    if strides == 1 and x.shape[-1] == filters:
+        y = layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+def _inverted_bottleneck_net(input_shape, num_classes, width, expand_ratio, stages, name):
+    """A 3×3 stem, then ``stages`` of inverted-bottleneck blocks, global pooling, a dense layer.
+
+    ``stages``: (output channels at width 1, stride, blocks); the first block of a stage may
+    change the shape, the others add a residual."""
+    if expand_ratio <= 0:
+        raise TinyKDError(f"expand_ratio must be positive, not {expand_ratio}.")
+    inputs = keras.Input(input_shape)
+    stem_stride = 2 if input_shape[0] >= 16 else 1
+    x = layers.Conv2D(
+        channels(8, width), 3, strides=stem_stride, padding="same", use_bias=False, name="stem"
+    )(inputs)
+    x = batch_norm("stem_bn")(x)
+    x = layers.ReLU(6.0, name="stem_relu")(x)
+    for stage, (base, strides, blocks) in enumerate(stages, start=1):
+        for block in range(1, blocks + 1):
+            x = inverted_bottleneck(
+                x,
+                channels(base, width),
+                expand_ratio,
+                strides=strides if block == 1 else 1,
+                name=f"stage{stage}_block{block}",
+            )
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@MODELS.register("mbv2_tiny")
+def mbv2_tiny(input_shape, num_classes: int, width: float = 1.0, expand_ratio: float = 3.0):
+    """MobileNetV2/MCUNet-style student: a stem and two stages (16 and 24 channels, 1 and 2
+    inverted-bottleneck blocks, expand ``expand_ratio``×). int8 operators: CONV_2D,
+    DEPTHWISE_CONV_2D, ADD, MEAN, FULLY_CONNECTED (≈10 KB .tflite at width 0.25)."""
+    stages = ((16, 2, 1), (24, 2, 2))
+    return _inverted_bottleneck_net(
+        input_shape, num_classes, width, expand_ratio, stages, "mbv2_tiny"
+    )
+
+
+@MODELS.register("mbv2_micro")
+def mbv2_micro(input_shape, num_classes: int, width: float = 1.0, expand_ratio: float = 3.0):
+    """The smallest inverted-bottleneck student: a stem and one stage of two blocks (16
+    channels, the second with a residual ADD); ≈7 KB .tflite at width 0.25 (each operator
+    costs ≈0.5 KB of tensor metadata, so fewer blocks, not fewer channels, make it small)."""
+    return _inverted_bottleneck_net(
+        input_shape, num_classes, width, expand_ratio, ((16, 2, 2),), "mbv2_micro"
+    )

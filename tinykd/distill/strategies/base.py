@@ -74,10 +74,12 @@ class Recipe:
             model, data, seed=seed, callbacks=self.callbacks, **self.budget(), **distillation
         )
 
-    def fit(self, trainer: JointTrainer, data: SplitData, callbacks=()) -> float:
-        """A joint trainer with :func:`tinykd.training.fit_trainer`; returns seconds."""
+    def fit(self, trainer: JointTrainer, data: SplitData, callbacks=(), **optimizer) -> float:
+        """A joint trainer with :func:`tinykd.training.fit_trainer`; returns seconds.
+        ``optimizer``: ``learning_rate`` and/or ``optimizer_factory`` replacing the recipe's."""
         callbacks = [*trainer.schedule_callbacks(), *self.callbacks, *callbacks]
-        return fit_trainer(trainer, data, seed=self.seed, callbacks=callbacks, **self.budget())
+        budget = {**self.budget(), **optimizer}
+        return fit_trainer(trainer, data, seed=self.seed, callbacks=callbacks, **budget)
 
 
 @dataclass
@@ -249,9 +251,13 @@ class JointTrainer(keras.Model):
             teacher_logits = self.teacher(inputs, training=False)
         return inputs, targets, teacher_logits
 
+    def hard_label_loss(self, labels, logits):
+        """The training loss against the labels (cross-entropy; a strategy may smooth it)."""
+        return self.hard_loss(labels, logits)
+
     def supervised_loss(self, inputs, labels, logits, teacher_logits):
         """hard_label_weight·CE(labels, logits) + Σ weight·loss(teacher logits, logits)."""
-        total = self.hard_label_weight * self.hard_loss(labels, logits)
+        total = self.hard_label_weight * self.hard_label_loss(labels, logits)
         batch = Batch(inputs=inputs, labels=labels)
         for loss in self.teacher_losses:
             total += loss.weight * loss.compute_loss(

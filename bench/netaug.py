@@ -1,0 +1,178 @@
+"""NetAug as published vs plain training, KD and NetAug + KD, on the smallest students.
+
+Issue 14's table. Every run is the ``netaug`` strategy with the official recipe (SGD with
+Nesterov momentum, warm-up + cosine, label smoothing 0.1, weight decay on kernels, batch
+norm re-estimated on training images), so the four methods share the optimizer, the budget
+and the code path and differ only in what they switch on:
+
+- plain: ``stop_all_fraction = 1`` (never augmented), no teacher;
+- NetAug: the defaults (per-layer widths ×{1, 1.6, 2.2}, expand ratios ×{1, 1.6, 2.2, 2.8},
+  width augmentation off for the last half, inner channels sorted by L1 importance);
+- KD: plain + the teacher's soft targets (the demo's KD losses);
+- NetAug + KD: both, the tiny and the augmented models learning from the teacher.
+
+Students: plain CNNs and inverted-bottleneck ones at ≈5 KB and ≈10 KB of int8 .tflite
+(``mbv2_micro`` cannot get below ≈7 KB: every operator costs ≈0.5 KB of metadata). Per run:
+int8 test accuracy in the TFLM host interpreter, float accuracy on the training images
+(after training, inference mode: is the student underfitting?), float test accuracy,
+seconds per epoch (first epoch, which traces the graph, left out) relative to plain.
+
+python bench/netaug.py                 # the full table: Fashion-MNIST, 3 seeds, 30 epochs
+python bench/netaug.py --quick         # smoke run on digits (< 3 min on 2 idle cores)
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from common import bench_arguments, bench_config, mean_std, np, time
+
+from tinykd.compress import convert_int8
+from tinykd.distill.strategies import Recipe, StudentSpec, Supervision, build_strategy
+from tinykd.measure import TflmModel
+from tinykd.pipeline import obtain_teacher, prepare_data
+from tinykd.progress import Progress
+from tinykd.training import float_accuracy
+
+# (label, registered model, width): ≈5 KB and ≈10 KB int8 .tflite on 28×28 inputs.
+STUDENTS = [
+    ("plain ≈5 KB", "plain_cnn", 0.2),
+    ("plain ≈10 KB", "plain_cnn", 0.75),
+    ("inverted-bottleneck ≈7 KB", "mbv2_micro", 0.25),
+    ("inverted-bottleneck ≈10 KB", "mbv2_micro", 0.75),
+]
+QUICK_STUDENTS = [STUDENTS[0], STUDENTS[2]]
+PLAIN, NETAUG, KD, NETAUG_KD = "plain", "NetAug", "KD", "NetAug + KD"
+METHODS = {  # name: (strategy parameters, with the teacher)
+    PLAIN: ({"stop_all_fraction": 1.0}, False),
+    NETAUG: ({}, False),
+    KD: ({"stop_all_fraction": 1.0}, True),
+    NETAUG_KD: ({}, True),
+}
+TRAIN_ACCURACY_SAMPLES = 5000
+
+
+class Run:
+    """One trained student: its figures and training curves."""
+
+    def __init__(self, result, data, train_sample):
+        model = result.model
+        tflite = convert_int8(model, calibration_images=data.x_train)
+        self.tflite_bytes = len(tflite)
+        self.params = model.count_params()
+        self.int8 = TflmModel(tflite).accuracy(data.x_test, data.y_test)
+        self.float_test = float_accuracy(model, data.x_test, data.y_test)
+        self.float_train = float_accuracy(
+            model, data.x_train[train_sample], data.y_train[train_sample]
+        )
+        epochs = result.details["epoch_seconds"]
+        self.epoch_seconds = statistics.mean(epochs[1:] if len(epochs) > 1 else epochs)
+        self.history = result.details["history"]
+        self.modes = result.details["modes"]
+
+
+def train_all(args, config, data, teacher) -> dict:
+    """runs[(student label, method)] = [Run per seed]."""
+    supervision = Supervision(
+        teacher, config.distillation.losses, config.distillation.hard_label_weight
+    )
+    train_sample = np.random.default_rng(0).permutation(len(data.x_train))
+    train_sample = train_sample[:TRAIN_ACCURACY_SAMPLES]
+    runs: dict = {}
+    for seed in range(args.seeds):
+        recipe = Recipe(
+            epochs=config.student.epochs,
+            batch_size=config.student.batch_size,
+            learning_rate=config.student.learning_rate,  # unused: SGD has its own
+            seed=seed,
+        )
+        for label, model_name, width in args.students:
+            for method, (params, with_teacher) in METHODS.items():
+                started = time.monotonic()
+                strategy = build_strategy("netaug", learning_rate=args.learning_rate, **params)
+                result = strategy.train(
+                    StudentSpec(model_name, width),
+                    data,
+                    recipe,
+                    supervision if with_teacher else None,
+                )
+                run = Run(result, data, train_sample)
+                runs.setdefault((label, method), []).append(run)
+                print(
+                    f"  seed {seed} {label:28s} {method:12s} int8 {run.int8:.4f} "
+                    f"train {run.float_train:.4f} ({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
+    return runs
+
+
+def gains(runs, label, method, baseline) -> str:
+    pairs = zip(runs[(label, method)], runs[(label, baseline)])
+    return ", ".join(f"{100 * (a.int8 - b.int8):+.2f}" for a, b in pairs)
+
+
+def time_ratio(runs, label, method) -> str:
+    pairs = zip(runs[(label, method)], runs[(label, PLAIN)])
+    return f"{statistics.mean(a.epoch_seconds / b.epoch_seconds for a, b in pairs):.2f}×"
+
+
+def print_tables(args, config, data, runs, wall_seconds: float) -> None:
+    print(
+        f"\n# NetAug as published vs plain, KD and NetAug + KD\n\n{data.name} ({data.source}): "
+        f"{len(data.x_train)} train / {len(data.x_test)} test; {config.student.epochs} epochs, "
+        f"batch {config.student.batch_size}, SGD Nesterov lr {args.learning_rate} warm-up + "
+        f"cosine, label smoothing 0.1, weight decay 4e-5 (kernels), {args.seeds} seed(s) for "
+        f"every method; int8 accuracy in the TFLM host interpreter (mean ± std over seeds); "
+        f"train % = float accuracy on {min(TRAIN_ACCURACY_SAMPLES, len(data.x_train))} training "
+        "images after training; "
+        f"bench wall time {wall_seconds / 60:.0f} min.\n"
+    )
+    print(
+        "| student | params | .tflite | method | int8 test % | float train % | float test % "
+        "| − plain per seed (points) | time/epoch |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, model_name, width in args.students:
+        for method in METHODS:
+            rows = runs[(label, method)]
+            first = rows[0]
+            gain = "—" if method == PLAIN else gains(runs, label, method, PLAIN)
+            print(
+                f"| {label} ({model_name} ×{width:g}) | {first.params:,} | "
+                f"{first.tflite_bytes / 1024:.1f} KB | {method} | "
+                f"{mean_std([r.int8 for r in rows])} | {mean_std([r.float_train for r in rows])} | "
+                f"{mean_std([r.float_test for r in rows])} | {gain} | "
+                f"{time_ratio(runs, label, method)} |"
+            )
+    print("\n## Training curves (seed 0): tiny-model loss / augmented loss / validation accuracy\n")
+    for label, _, _ in args.students:
+        for method in (PLAIN, NETAUG):
+            history = runs[(label, method)][0].history
+            curves = [
+                f"{key} " + " ".join(f"{value:.3f}" for value in history[key])
+                for key in ("tiny_loss", "augmented_loss", "val_accuracy")
+                if key in history
+            ]
+            print(f"- {label}, {method}: " + "; ".join(curves))
+    modes = runs[(args.students[0][0], NETAUG)][0].modes
+    print(f"\nNetAug modes per epoch (official names): {', '.join(modes)}")
+
+
+def main() -> None:
+    parser = bench_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--learning-rate", type=float, default=0.05, help="SGD peak rate")
+    parser.add_argument("--test-limit", type=int, default=0, help="0 = the whole test set")
+    parser.set_defaults(epochs=30)
+    args = parser.parse_args()
+    args.students = QUICK_STUDENTS if args.quick else STUDENTS
+    config = bench_config(args, **{"data.test_limit": args.test_limit})
+    started = time.monotonic()
+    progress = Progress()
+    data = prepare_data(config, progress)
+    teacher, _ = obtain_teacher(config, data, progress)
+    runs = train_all(args, config, data, teacher)
+    print_tables(args, config, data, runs, time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    main()
