@@ -137,8 +137,9 @@ def train(
     when only the teacher's logits are needed and ``cache_teacher`` is set, the teacher's
     logits of every stored view are computed once (or read from the cache) and replayed, so
     the teacher and student see exactly the same pixels; otherwise the teacher runs on
-    each batch's views. ``progress`` (a :class:`~tinykd.progress.Progress`) reports that pass. ``initial_epoch``: epochs already done (a
-    resumed run; a callback restores the weights and optimizer state).
+    each batch's views. ``progress`` (a :class:`~tinykd.progress.Progress`) reports that pass.
+    ``initial_epoch``: epochs already done (a resumed run; a callback restores the weights
+    and optimizer state).
     """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
