@@ -69,7 +69,7 @@ def load_bench_data_and_teacher(config: RunConfig, progress: Progress | None = N
     """Data splits and the teacher (trained once, then reused from the cache by every script)."""
     progress = progress or Progress()
     data = prepare_data(config, progress)
-    teacher, _ = obtain_teacher(config, data, progress)
+    teacher = obtain_teacher(config, data, progress).model
     return data, teacher
 
 

@@ -71,9 +71,11 @@ def test_npz_round_trip_with_uint8_images(tmp_path, rng):
     x = rng.integers(0, 256, size=(40, 6, 6), dtype=np.uint8)
     y = np.arange(40) % 4
     data = load_dataset(
-        "npz", path=_save_npz(tmp_path / "d.npz", x_train=x, y_train=y), test_fraction=0.25
+        "npz", path=_save_npz(tmp_path / "d.npz", x_train=x, y_train=y), test_fraction=0.2
     )
-    assert data.x_train.shape == (30, 6, 6, 1) and data.x_test.shape == (10, 6, 6, 1)
+    # a stratified hold-out: 2 of each class's 10 samples
+    assert data.x_train.shape == (32, 6, 6, 1) and data.x_test.shape == (8, 6, 6, 1)
+    assert np.bincount(data.y_test).tolist() == [2, 2, 2, 2]
     assert data.num_classes == 4
     # every original image survives, scaled by 1/255
     restored = np.concatenate([data.x_train, data.x_test])[..., 0] * 255
@@ -89,6 +91,10 @@ def test_npz_round_trip_with_uint8_images(tmp_path, rng):
         ({"x_train": np.zeros((4, 5, 5)), "y_train": np.eye(4)}, "one-hot"),
         ({"x_train": np.zeros((4, 5, 5)), "y_train": np.array([0, 1, -1, 0])}, "negative label"),
         ({"images": np.zeros((4, 5, 5))}, "lacks x_train, y_train"),
+        (
+            {"x_train": np.zeros((4, 1, 28, 28), np.uint8), "y_train": np.zeros(4)},
+            "channels-first .*transpose\\(0, 2, 3, 1\\)",
+        ),
     ],
 )
 def test_npz_errors_are_readable(tmp_path, arrays, message):
@@ -116,6 +122,58 @@ def test_image_folder_loads_classes_by_folder_name(tmp_path, rng):
     data = load_dataset("image_folder", path=str(tmp_path), test_fraction=0.2)
     assert data.class_names == ["cat", "dog"]
     assert data.x_train.shape == (8, 7, 9, 1) and len(data.x_test) == 2
+
+
+def _image_folder(root, counts: dict, rng, size=(5, 5)):
+    """One sub-folder per class with ``counts[name]`` PNGs; pixel value = the class index."""
+    from tinykd._keras import tf
+
+    for index, (name, count) in enumerate(counts.items()):
+        (root / name).mkdir(parents=True)
+        for number in range(count):
+            pixels = np.full((*size, 1), index * 20, dtype=np.uint8)
+            (root / name / f"{number}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    return root
+
+
+def test_image_folder_labels_follow_natural_order(tmp_path, rng):
+    names = ["10", "2", "1", "11", "3"]
+    root = _image_folder(tmp_path / "data", {name: 4 for name in names}, rng)
+    data = load_dataset("image_folder", path=str(root), test_fraction=0.25)
+    assert data.class_names == ["1", "2", "3", "10", "11"]
+    # the pixel value says which folder an image came from: label i ↔ class_names[i]
+    folder_index = {name: index for index, name in enumerate(names)}
+    for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
+        from_folder = np.round(x[:, 0, 0, 0] * 255 / 20).astype(int)
+        expected = [folder_index[data.class_names[label]] for label in y]
+        assert from_folder.tolist() == expected
+
+
+def test_image_folder_explicit_class_order_and_mismatch(tmp_path, rng):
+    root = _image_folder(tmp_path / "data", {"cat": 3, "dog": 3, "bird": 3}, rng)
+    data = load_dataset("image_folder", path=str(root), class_names=["dog", "cat", "bird"])
+    assert data.class_names == ["dog", "cat", "bird"]
+    with pytest.raises(TinyKDError, match="do not match the class folders"):
+        load_dataset("image_folder", path=str(root), class_names=["dog", "cat"])
+
+
+def test_image_folder_split_is_stratified(tmp_path, rng):
+    root = _image_folder(tmp_path / "data", {"a": 50, "b": 50, "c": 50, "d": 50}, rng)
+    data = load_dataset("image_folder", path=str(root), test_fraction=0.2, seed=3)
+    assert np.bincount(data.y_test).tolist() == [10, 10, 10, 10]
+    assert np.bincount(data.y_train).tolist() == [40, 40, 40, 40]
+
+
+def test_image_folder_with_a_separate_test_folder(tmp_path, rng):
+    train = _image_folder(tmp_path / "train", {"x": 4, "y": 6}, rng)
+    test = _image_folder(tmp_path / "test", {"x": 2, "y": 3}, rng)
+    data = load_dataset("image_folder", path=str(train), test_path=str(test))
+    assert np.bincount(data.y_train).tolist() == [4, 6]
+    assert np.bincount(data.y_test).tolist() == [2, 3]
+    (tmp_path / "other").mkdir()
+    odd = _image_folder(tmp_path / "other" / "t", {"x": 1, "z": 1}, rng)
+    with pytest.raises(TinyKDError, match="do not match the class folders"):
+        load_dataset("image_folder", path=str(train), test_path=str(odd))
 
 
 def test_image_folder_reports_an_undecodable_file(tmp_path):

@@ -400,14 +400,8 @@ def test_initialize_from_teacher_selects_channels_with_their_batch_norm():
         )
 
 
-def data_for(x, y):
-    from tinykd.training import SplitData
-
-    return SplitData(x, y, x[:0], y[:0], x, y, ["a", "b", "c"], "tiny", "test")
-
-
 def test_teacher_from_keras_file_keras_saved_model_and_plain_saved_model(tmp_path):
-    from tinykd.pipeline import load_teacher
+    from tinykd.teachers import load_teacher
 
     x, y = tiny_data()
     teacher = tiny_teacher()
@@ -430,9 +424,8 @@ def test_teacher_from_keras_file_keras_saved_model_and_plain_saved_model(tmp_pat
         str(tmp_path / "plain_saved_model"),
         signatures={"serving_default": exported.serve},
     )
-    data = data_for(x, y)
     for name in ("teacher.keras", "keras_saved_model", "plain_saved_model"):
-        loaded = load_teacher(str(tmp_path / name), data)
+        loaded = load_teacher(tmp_path / name, x.shape[1:], 3).model
         np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
         losses = [build_loss("kd"), build_loss("gradient")]
         if name != "plain_saved_model":
@@ -446,7 +439,7 @@ def test_teacher_from_keras_file_keras_saved_model_and_plain_saved_model(tmp_pat
     with pytest.raises(TinyKDError, match="no layer 't_relu2' to tap"):
         Distiller(
             tiny_student(),
-            load_teacher(str(tmp_path / "plain_saved_model"), data),
+            load_teacher(tmp_path / "plain_saved_model", x.shape[1:], 3).model,
             [build_loss(**LOSS_CONFIGS["hint"])],
         )
 

@@ -44,12 +44,27 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", help="fashion_mnist, digits, npz or image_folder (overrides data.dataset)"
     )
+    parser.add_argument(
+        "--data",
+        help="your own data: an .npz file or an image folder (sets data.path; data.dataset "
+        "follows unless --dataset is given)",
+    )
     parser.add_argument("--out", help="run directory (overrides output.dir)")
     parser.add_argument("--seed", type=int, help="random seed (overrides seed)")
 
 
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _overrides(args) -> list[str]:
     overrides = list(args.set)
+    if args.data:
+        from tinykd.data.sources import own_data_format
+
+        overrides.append(f"data.path={_toml_string(str(Path(args.data).resolve()))}")
+        if not args.dataset:
+            overrides.append(f"data.dataset={_toml_string(own_data_format(args.data))}")
     if args.dataset:
         overrides.append(f"data.dataset={args.dataset!r}".replace("'", '"'))
     if args.out:
@@ -113,16 +128,34 @@ def command_export(args) -> int:
         found = sorted(path.glob("*.tflite"))
         hint = f" (it holds {', '.join(p.name for p in found[:4])})" if found else ""
         raise TinyKDError(f"{path} is a directory; give the path of a .tflite file{hint}.")
-    labels = args.labels.split(",") if args.labels else None
+    labels, origin = run_labels(path), "report.json of its run"
+    if args.labels:
+        labels, origin = args.labels.split(","), "--labels"
     artifact = Int8Artifact(
         path.read_bytes(), name=path.stem, labels=labels, extra_margin=args.arena_margin
     )
+    if labels is None:
+        origin = "output indices (no --labels)"
+    named = ", ".join(f"{index}={name}" for index, name in enumerate(artifact.labels))
+    print(f"labels ({origin}): {named}")
     folder = write_model_folder(artifact, args.out)
     print(
         f"Wrote the model folder {folder} (C sources, model.tflite, artifact.json): "
         f"{artifact.arena.describe()}; operators {', '.join(artifact.operators)}"
     )
     return 0
+
+
+def run_labels(tflite_path: Path) -> list[str] | None:
+    """The class labels a run wrote beside its .tflite (report.json), if any."""
+    import json
+
+    report = tflite_path.parent / "report.json"
+    try:
+        labels = json.loads(report.read_text())["dataset"]["labels"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return [str(label) for label in labels] if isinstance(labels, list) and labels else None
 
 
 def command_list(args) -> int:
@@ -177,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("tflite")
     export.add_argument("--out", required=True, help="folder for the generated files")
-    export.add_argument("--labels", help="comma-separated class labels")
+    export.add_argument(
+        "--labels",
+        help="comma-separated class labels (default: those in the run's report.json beside "
+        "the .tflite)",
+    )
     export.add_argument(
         "--arena-margin",
         type=int,

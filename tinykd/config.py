@@ -117,12 +117,19 @@ def _learning_rate(default: float):
 @dataclass
 class DataConfig:
     dataset: str = one_of("fashion_mnist", _dataset_names)  # fashion_mnist | digits | npz | ...
-    path: str = ""  # .npz file or image folder for the user's own data
-    class_names: list[str] = field(default_factory=list)
+    # The user's own data: an .npz file or an image folder, relative to the config file.
+    path: str = ""
+    test_path: str = ""  # image_folder: a separate test folder with the same class folders
+    class_names: list[str] = field(default_factory=list)  # label order (names of label 0, 1, …)
     # [height, width] for image_folder
     image_size: list[int] = ranged([], minimum=MIN_IMAGE_SIDE, maximum=MAX_IMAGE_SIDE)
     color_mode: str = one_of("grayscale", _color_modes)
+    # held out, per class, for testing when the data has no test split
+    test_fraction: float = ranged(0.2, minimum=0.0, below=1.0)
     validation_fraction: float = ranged(0.1, minimum=0.0, below=1.0)
+    # Seed of the test/validation splits and subsets: fixed, so that students of every
+    # seed see the same data and share one cached teacher.
+    split_seed: int = ranged(0, minimum=0, maximum=MAX_SEED)
     train_limit: int = ranged(0, minimum=0)  # 0 = all training samples
     test_limit: int = ranged(0, minimum=0)  # 0 = the whole test set
     augment: bool = False  # train on shifted (and with flip, mirrored) views of each image
@@ -147,7 +154,11 @@ class DataConfig:
 class TeacherConfig:
     model: str = one_of("teacher_cnn", _model_names)
     width: float = _width()
-    path: str = ""  # a saved Keras model (.keras/.h5) or SavedModel folder; trained if empty
+    # A saved teacher (.keras/.h5 from tf-keras or Keras 3, a SavedModel folder, a float
+    # .tflite), relative to the config file; trained (and cached) if empty.
+    path: str = ""
+    trust_code: bool = False  # allow a teacher file with Lambda layers or custom code to run
+    seed: int = ranged(0, minimum=0, maximum=MAX_SEED)  # its own: every student seed shares it
     epochs: int = _epochs(8)
     batch_size: int = _batch_size()
     learning_rate: float = _learning_rate(1e-3)
@@ -563,6 +574,19 @@ def config_from_dict(table: dict) -> RunConfig:
     return config
 
 
+# Keys holding paths: in a config file they are relative to the file's folder.
+PATH_KEYS = (("data", "path"), ("data", "test_path"), ("teacher", "path"))
+
+
+def resolve_paths(table: dict, folder: Path) -> dict:
+    """Make the file's relative paths absolute against ``folder`` (not the working directory)."""
+    for section, key in PATH_KEYS:
+        value = table.get(section, {}).get(key) if isinstance(table.get(section), dict) else None
+        if isinstance(value, str) and value:
+            table[section][key] = str((folder / Path(value).expanduser()).resolve())
+    return table
+
+
 def _read_toml(path: Path) -> dict:
     if not path.exists():
         raise TinyKDError(f"Config file {path} does not exist.")
@@ -583,10 +607,15 @@ def _read_toml(path: Path) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
-    """Read a TOML run file (or only the defaults), apply ``--set`` overrides, validate."""
+    """Read a TOML run file (or only the defaults), apply ``--set`` overrides, validate.
+
+    Paths in the file are relative to the file; paths in ``--set`` to the working directory.
+    """
     table: dict = {}
     if path is not None:
-        table = _read_toml(Path(path))
+        path = Path(path)
+        table = _read_toml(path)
+        resolve_paths(table, path.resolve().parent)
     return config_from_dict(apply_overrides(table, list(overrides)))
 
 

@@ -6,8 +6,6 @@ compose the same pieces.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +18,7 @@ from tinykd.errors import TinyKDError
 from tinykd.export import HOST_ARENA, Int8Artifact, convert_to_artifact, write_model_folder
 from tinykd.io import (
     atomic_directory,
-    cache_dir,
     check_writable_dir,
-    save_model_atomic,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -30,6 +26,14 @@ from tinykd.io import (
 from tinykd.measure import TflmModel
 from tinykd.models import build_model, profile_model
 from tinykd.progress import Progress
+from tinykd.teachers import (
+    TFLITE,
+    LoadedTeacher,
+    check_teacher_supports_losses,
+    load_teacher,
+    without_logit_conversion,
+)
+from tinykd.teachers.cache import TeacherCacheEntry, cache_key, checkpoint_callback
 from tinykd.training import SplitData, float_accuracy, train
 from tinykd.validate import check_distillation_setup
 
@@ -65,7 +69,8 @@ class ModelReport:
 def prepare_data(
     config: RunConfig, progress: Progress, notes: list[str] | None = None
 ) -> SplitData:
-    """Load, check and split the configured data; what is worth saying goes to ``notes``."""
+    """Load, check and split the configured data (seeded by ``data.split_seed``, not the
+    student's seed) and print it; what is worth saying goes to ``notes``."""
     notes = [] if notes is None else notes
     options: dict = {}
     data = config.data
@@ -76,11 +81,11 @@ def prepare_data(
             raise TinyKDError(
                 f"data.dataset = {data.dataset!r} needs data.path (the file or folder)."
             )
-        options["path"] = data.path
-        if data.dataset == "npz" and data.class_names:
+        options.update(path=data.path, test_fraction=data.test_fraction, seed=data.split_seed)
+        if data.class_names:
             options["class_names"] = data.class_names
         if data.dataset == "image_folder":
-            options["color_mode"] = data.color_mode
+            options.update(color_mode=data.color_mode, test_path=data.test_path)
             if data.image_size:
                 options["image_size"] = data.image_size
     found = check_source(
@@ -92,16 +97,17 @@ def prepare_data(
     dataset = load_dataset(data.dataset, **options)
     check_dataset(dataset)
     x_train, y_train, x_val, y_val = split_validation(
-        dataset.x_train, dataset.y_train, data.validation_fraction, config.seed
+        dataset.x_train, dataset.y_train, data.validation_fraction, data.split_seed
     )
-    x_train, y_train = take_subset(x_train, y_train, data.train_limit or None, config.seed)
+    x_train, y_train = take_subset(x_train, y_train, data.train_limit or None, data.split_seed)
     x_test, y_test = take_subset(
-        dataset.x_test, dataset.y_test, data.test_limit or None, config.seed
+        dataset.x_test, dataset.y_test, data.test_limit or None, data.split_seed
     )
     progress.say(
         f"    {dataset.name} from {dataset.source}: {len(x_train)} train, {len(x_val)} validation, "
         f"{len(x_test)} test, input {x_train.shape[1:]}, {dataset.num_classes} classes"
     )
+    progress.say(f"    labels: {label_list(dataset.class_names)}")
     found += check_split(len(y_train), len(y_val), len(y_test))
     for note in found:
         progress.say(f"    note: {note}")
@@ -119,119 +125,94 @@ def prepare_data(
     )
 
 
+def label_list(class_names: list[str], shown: int = 12) -> str:
+    """``0=cat, 1=dog, …``: the label order a model's outputs follow."""
+    pairs = [f"{index}={name}" for index, name in enumerate(class_names)]
+    if len(pairs) > shown:
+        pairs = pairs[: shown - 1] + [f"… ({len(pairs)} in all)", pairs[-1]]
+    return ", ".join(pairs)
+
+
 def teacher_cache_key(config: RunConfig, data: SplitData) -> str:
-    """Everything that determines the trained teacher, hashed."""
-    identity = {
-        "version": __version__,
-        "seed": config.seed,
-        "teacher": {k: v for k, v in config.teacher.__dict__.items() if k not in ("cache", "path")},
-        "data": [data.name, data.source, len(data.x_train), len(data.x_val)],
-        "augmentation": repr(teacher_augmentation(config)),
-        "checksum": hashlib.sha256(
-            data.x_train[:256].tobytes() + data.y_train.tobytes()
-        ).hexdigest(),
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    """The teacher cache key of this run (see :func:`tinykd.teachers.cache.cache_key`)."""
+    return cache_key(config, data, teacher_augmentation(config))
 
 
-def load_teacher(path: str, data: SplitData):
-    """A teacher from a Keras file (.keras/.h5), a Keras SavedModel, or any SavedModel.
+@dataclass
+class Teacher:
+    """The teacher of a run: its model, training time, and where it came from."""
 
-    A SavedModel without Keras metadata (e.g. written by ``tf.saved_model.save``) is wrapped
-    as a one-layer Keras model calling its serving signature: its logits can be distilled
-    (and its input gradients matched), but it has no layers to tap.
-    """
-    from tinykd._keras import keras
+    model: object
+    seconds: float = 0.0
+    loaded: LoadedTeacher | None = None  # set when the teacher came from teacher.path
 
-    if not Path(path).exists():
-        raise TinyKDError(f"Teacher model {path} does not exist.")
-    try:
-        teacher = keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        if not (Path(path) / "saved_model.pb").exists():
-            raise TinyKDError(
-                f"Cannot load the teacher from {path}: {str(exc).splitlines()[0]}"
-            ) from None
-        teacher = saved_model_teacher(path, data.input_shape)
-    expected = tuple(data.input_shape)
-    actual = tuple(teacher.inputs[0].shape[1:])
-    if actual != expected:
-        raise TinyKDError(
-            f"Teacher {path} takes inputs of shape {actual}; the data has {expected}."
-        )
-    if teacher.outputs[0].shape[-1] != data.num_classes:
-        raise TinyKDError(
-            f"Teacher {path} predicts {teacher.outputs[0].shape[-1]} classes; the data has {data.num_classes}."
-        )
-    return teacher
+    @property
+    def exports_to_int8(self) -> bool:
+        """A .tflite teacher cannot be converted again (tinykd only runs it)."""
+        return self.loaded is None or self.loaded.format != TFLITE
 
 
-def saved_model_teacher(path: str, input_shape):
-    """A Keras model around a plain SavedModel's ``serving_default`` signature."""
-    from tinykd._keras import keras, tf
-
-    class SavedModelSignature(keras.layers.Layer):
-        def __init__(self, **kwargs):
-            super().__init__(trainable=False, **kwargs)
-            self.loaded = tf.saved_model.load(str(path))
-            if "serving_default" not in self.loaded.signatures:
-                raise TinyKDError(f"The SavedModel {path} has no serving_default signature.")
-            signature = self.loaded.signatures["serving_default"]
-            inputs = signature.structured_input_signature[1]
-            outputs = signature.structured_outputs
-            if len(inputs) != 1 or len(outputs) != 1:
-                raise TinyKDError(
-                    f"The SavedModel {path} must take one input and return one output (logits); "
-                    f"its signature takes {sorted(inputs)} and returns {sorted(outputs)}."
-                )
-            (self.input_name,), (self.output_name,) = inputs, outputs
-            if not inputs[self.input_name].shape.is_compatible_with((None, *input_shape)):
-                raise TinyKDError(
-                    f"Teacher {path} takes inputs of shape {tuple(inputs[self.input_name].shape)}; "
-                    f"the data has {tuple(input_shape)}."
-                )
-            self.signature = signature
-
-        def call(self, inputs):
-            return self.signature(**{self.input_name: inputs})[self.output_name]
-
-    inputs = keras.Input(tuple(input_shape))
-    outputs = SavedModelSignature(name="saved_model")(inputs)
-    return keras.Model(inputs, outputs, name="saved_model_teacher")
-
-
-def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress):
+def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Teacher:
     """Load the configured teacher, reuse a cached one, or train it (and cache it)."""
-    from tinykd._keras import keras
-
     if config.teacher.path:
-        progress.say(f"    loading teacher from {config.teacher.path}")
-        return load_teacher(config.teacher.path, data), 0.0
-    cache_file = (
-        cache_dir("teachers") / f"{config.teacher.model}-{teacher_cache_key(config, data)}.keras"
-    )
-    if config.teacher.cache and cache_file.exists():
-        progress.say(f"    reusing the teacher trained earlier ({cache_file})")
-        return keras.models.load_model(cache_file, compile=False), 0.0
+        loaded = load_teacher(
+            config.teacher.path,
+            data.input_shape,
+            data.num_classes,
+            trust_code=config.teacher.trust_code,
+            sample=data.x_train,
+        )
+        progress.say(f"    loaded {loaded.describe()}")
+        for note in loaded.notes:
+            progress.say(f"    note: {note}")
+        check_teacher_supports_losses(
+            loaded, config.distillation.losses, config.distillation.weight_init
+        )
+        return Teacher(loaded.model, 0.0, loaded)
+    if not config.teacher.cache:
+        return Teacher(*_train_teacher(config, data, progress))
+    stem = f"{config.teacher.model}-{teacher_cache_key(config, data)}"
+    entry = TeacherCacheEntry(stem, say=progress.say)
+    cached = entry.load()
+    if cached is not None:
+        progress.say(f"    reusing the teacher trained earlier ({entry.model_file})")
+        return Teacher(cached)
+    resume = entry.load_checkpoint()
+    if resume is not None:
+        progress.say(
+            f"    resuming the interrupted teacher training after epoch "
+            f"{resume.epochs_done}/{config.teacher.epochs} ({entry.checkpoint_model})"
+        )
+    model, seconds = _train_teacher(config, data, progress, entry, resume)
+    entry.store(model)
+    return Teacher(model, seconds)
+
+
+def _train_teacher(config, data, progress, entry=None, resume=None):
+    """Train the configured teacher architecture; checkpoint each epoch into ``entry``."""
     teacher = build_model(
         config.teacher.model,
         data.input_shape,
         data.num_classes,
         config.teacher.width,
-        seed=config.seed,
+        seed=config.teacher.seed,
     )
+    callbacks = [progress.epoch_callback("teacher")]
+    if entry is not None:
+        if resume is not None:
+            teacher.set_weights(resume.model.get_weights())
+        callbacks.append(checkpoint_callback(entry, teacher, resume))
     result = train(
         teacher,
         data,
         epochs=config.teacher.epochs,
         batch_size=config.teacher.batch_size,
         learning_rate=config.teacher.learning_rate,
-        seed=config.seed,
+        seed=config.teacher.seed,
         augmentation=teacher_augmentation(config),
-        callbacks=[progress.epoch_callback("teacher")],
+        callbacks=callbacks,
+        initial_epoch=resume.epochs_done if resume is not None else 0,
     )
-    if config.teacher.cache:
-        save_model_atomic(teacher, cache_file)
     return teacher, result.seconds
 
 
@@ -425,6 +406,7 @@ def _write_run_files(
             "train": len(data.x_train),
             "validation": len(data.x_val),
             "test": len(data.x_test),
+            "labels": list(data.class_names),
         },
         "int8_runtime": "TFLM host interpreter (tflite-micro Python package)",
         "models": [row.to_dict() for row in rows],
@@ -455,10 +437,14 @@ def run_distillation(
     check_writable_dir(config.output.dir)  # fail now, not after training
     progress.step("Loading data")
     data = prepare_data(config, progress, notes)
-    progress.step(f"Teacher ({config.teacher.model})")
-    if not config.teacher.path:  # a teacher trained here: check the losses fit it first
+    if config.teacher.path:
+        progress.step("Teacher (loaded from teacher.path)")
+    else:
+        progress.step(f"Teacher ({config.teacher.model}, {config.teacher.epochs} epochs)")
+        # a teacher trained here: check the losses fit it first
         check_distillation_setup(config, data.input_shape, data.num_classes)
-    teacher, teacher_seconds = obtain_teacher(config, data, progress)
+    obtained = obtain_teacher(config, data, progress)
+    teacher, teacher_seconds = obtained.model, obtained.seconds
     if config.teacher.path:  # a loaded teacher: check before any student trains
         check_distillation_setup(config, data.input_shape, data.num_classes, teacher)
     progress.step(f"Student from scratch ({config.student.model}, {config.student.epochs} epochs)")
@@ -478,17 +464,28 @@ def run_distillation(
         progress.step("Compression of the distilled student under the teacher")
         compressed = compress_student(config, data, teacher, distilled.model, progress)
     progress.step("int8 quantization, TFLM evaluation and arena measurement")
-    rows = [
-        measure_int8(
-            "teacher",
-            teacher,
-            data,
-            config,
-            progress,
-            teacher_seconds,
-            teacher_seconds / max(1, config.teacher.epochs),
-            teacher_int8_limit,
-        ),
+    rows = []
+    if obtained.exports_to_int8:
+        rows.append(
+            measure_int8(
+                "teacher",
+                without_logit_conversion(teacher),
+                data,
+                config,
+                progress,
+                teacher_seconds,
+                teacher_seconds / max(1, config.teacher.epochs),
+                teacher_int8_limit,
+            )
+        )
+        if obtained.loaded is not None and not obtained.loaded.layers_tappable:
+            describe_opaque_teacher(rows[0], obtained.loaded)
+    else:
+        notes.append(
+            f"The teacher is a float .tflite ({config.teacher.path}); it has no int8 row "
+            "(tinykd runs a .tflite teacher but cannot re-quantize it)."
+        )
+    rows += [
         measure_int8(
             "scratch",
             scratch.model,
@@ -532,12 +529,43 @@ def run_distillation(
             f"compressed = distilled student → {' → '.join(config.compression.steps)}, "
             f"{config.compression.epochs} fine-tuning epochs under the teacher per step."
         )
-    if rows[0].int8_samples < len(data.y_test):
+    if rows[0].role == "teacher" and rows[0].int8_samples < len(data.y_test):
         notes.append(
             f"Teacher int8 accuracy measured on the first {rows[0].int8_samples} test samples (TFLM reference kernels are slow for its {rows[0].macs:,} MACs)."
         )
-    if rows[0].float_accuracy < max(rows[1].float_accuracy, 0.0) + 0.01:
-        notes.append(
-            "The teacher is barely better than the scratch student: distillation cannot help much (train the teacher longer)."
-        )
+    scratch_row = next(row for row in rows if row.role == "scratch")
+    note = teacher_quality_note(
+        float_accuracy(teacher, data.x_test, data.y_test), scratch_row.float_accuracy
+    )
+    if note:
+        notes.append(note)
     return data, rows, notes
+
+
+def describe_opaque_teacher(row: ModelReport, loaded: LoadedTeacher) -> None:
+    """Parameters and MACs of a teacher whose layers tf-keras cannot see (from its .tflite)."""
+    from tinykd.measure.latency_model import operator_work
+
+    row.params = loaded.parameter_count() or 0
+    work = operator_work(row.tflite)
+    row.macs = sum(
+        work.get(name, 0) for name in ("conv_2d", "depthwise_conv_2d", "fully_connected")
+    )
+
+
+def teacher_quality_note(teacher_accuracy: float, scratch_accuracy: float) -> str:
+    """What to do when the teacher is not clearly better than the student trained alone."""
+    compared = f"(test accuracy {teacher_accuracy:.2%} vs {scratch_accuracy:.2%})"
+    if teacher_accuracy < scratch_accuracy:
+        return (
+            f"The teacher is worse than the scratch student {compared}: distilling from it "
+            "pulls the student towards its mistakes. Train the teacher longer or wider "
+            "(teacher.epochs, teacher.width) or give a better one (teacher.path)."
+        )
+    if teacher_accuracy < scratch_accuracy + 0.01:
+        return (
+            f"The teacher is barely better than the scratch student {compared}: distillation "
+            "cannot help much. Train the teacher longer or wider (teacher.epochs, "
+            "teacher.width) or give a better one (teacher.path)."
+        )
+    return ""

@@ -27,11 +27,15 @@ class Progress:
         if not self.quiet:
             print(f"{self.elapsed()}  {message}", file=self.stream, flush=True)
 
-    def counter(self, label: str, every: int = 1000):
-        """A callback ``(done, total)`` that reports every ``every`` samples and at the end."""
+    def counter(self, label: str, every: int = 1000, seconds: float = 15.0):
+        """A callback ``(done, total)`` that reports every ``every`` samples, at least every
+        ``seconds`` (a slow model never stays silent for long), and at the end."""
+        last = [time.monotonic()]
 
         def report(done: int, total: int) -> None:
-            if done == total or done % every == 0:
+            now = time.monotonic()
+            if done == total or done % every == 0 or now - last[0] >= seconds:
+                last[0] = now
                 self.say(f"    {label}: {done}/{total}")
 
         return report

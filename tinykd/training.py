@@ -122,6 +122,7 @@ def train(
     hard_loss=None,
     metric=None,
     progress=None,
+    initial_epoch: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place (distilled from ``teacher`` when losses are given).
 
@@ -137,6 +138,8 @@ def train(
     logits of every stored view are computed once (or read from the cache) and replayed, so
     the teacher and student see exactly the same pixels; otherwise the teacher runs on
     each batch's views. ``progress`` (a :class:`~tinykd.progress.Progress`) reports that pass.
+    ``initial_epoch``: epochs already done (a resumed run; a callback restores the weights
+    and optimizer state).
     """
     keras.utils.set_random_seed(seed)
     losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
@@ -180,8 +183,9 @@ def train(
         callbacks=callbacks,
         precomputed=teacher_outputs,
         view_logits=view_logits,
+        initial_epoch=initial_epoch,
     )
-    return TrainResult(model, seconds, epochs, teacher_seconds)
+    return TrainResult(model, seconds, epochs - initial_epoch, teacher_seconds)
 
 
 def view_plan(data: SplitData, augmentation: Augmentation, epochs: int) -> ViewPlan:
@@ -203,6 +207,7 @@ def fit_trainer(
     precomputed: dict | None = None,
     view_logits: np.ndarray | None = None,
     optimizer_factory=make_optimizer,
+    initial_epoch: int = 0,
 ) -> float:
     """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
 
@@ -234,6 +239,7 @@ def fit_trainer(
         train_set,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
+        initial_epoch=initial_epoch,
         validation_data=validation,
         verbose=0,
         callbacks=list(callbacks),

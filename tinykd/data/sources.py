@@ -8,6 +8,7 @@ that names the array and what was expected.
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,18 @@ class Dataset:
 def load_dataset(name: str, **options) -> Dataset:
     """Load a registered dataset by name (``fashion_mnist``, ``digits``, ``npz``, ``image_folder``)."""
     return DATASETS.get(name)(**options)
+
+
+def own_data_format(path: str | Path) -> str:
+    """``npz`` for an .npz file, ``image_folder`` for a folder (what ``--data`` points at)."""
+    path = Path(path)
+    if path.is_dir():
+        return "image_folder"
+    if path.suffix.lower() == ".npz":
+        return "npz"
+    if not path.exists():
+        raise TinyKDError(f"--data {path} does not exist.")
+    raise TinyKDError(f"--data {path}: give an .npz file or a folder of class sub-folders.")
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -185,10 +198,7 @@ def load_npz(
                 f"{x_train.shape[1:]}; both splits need the same image shape."
             )
     else:
-        order = np.random.default_rng(seed).permutation(len(y_train))
-        n_test = max(1, int(round(len(y_train) * test_fraction)))
-        x_test, y_test = x_train[order[:n_test]], y_train[order[:n_test]]
-        x_train, y_train = x_train[order[n_test:]], y_train[order[n_test:]]
+        x_train, y_train, x_test, y_test = hold_out_test(x_train, y_train, test_fraction, seed)
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     names = _validate_class_names(class_names, num_classes, str(file))
     _check_every_class_present(y_train, names, f"{file}:y_train")
@@ -204,28 +214,72 @@ def load_image_folder(
     color_mode: str = "grayscale",
     test_fraction: float = 0.2,
     seed: int = 0,
+    test_path: str = "",
+    class_names: list[str] | None = None,
 ) -> Dataset:
     """A folder with one sub-folder per class (its name is the label), images inside.
 
-    Images of different sizes need ``image_size = [height, width]``; a file that cannot be
-    decoded is an error naming the file, never skipped silently.
+    Labels are numbered in natural order of the folder names (``2`` before ``10``), or in
+    the order of ``class_names`` when given. The test set is ``test_path`` (a folder with
+    the same class sub-folders) or a seeded, class-stratified ``test_fraction``. Images of
+    different sizes need ``image_size = [height, width]``; a file that cannot be decoded is
+    an error naming the file, never skipped silently.
     """
-    from tinykd._keras import tf
-
-    root = Path(path)
-    if not root.is_dir():
-        raise TinyKDError(f"Image folder {root} does not exist or is not a directory.")
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
-    if len(class_dirs) < 2:
-        raise TinyKDError(
-            f"{root} must hold one sub-folder per class (at least 2); found {len(class_dirs)}."
-        )
     if color_mode not in ("grayscale", "rgb"):
         raise TinyKDError(f"color_mode must be 'grayscale' or 'rgb', not {color_mode!r}.")
+    root = Path(path)
+    names = _class_folders(root, class_names)
+    x, y = _read_class_folders(root, names, image_size, color_mode)
+    if test_path:
+        test_root = Path(test_path)
+        test_names = _class_folders(test_root, names)
+        x_test, y_test = _read_class_folders(test_root, test_names, image_size, color_mode)
+        if x_test.shape[1:] != x.shape[1:]:
+            raise TinyKDError(
+                f"Images in {test_root} are {x_test.shape[1:]} but those in {root} are "
+                f"{x.shape[1:]}; set data.image_size = [height, width] to resize both."
+            )
+        return Dataset("image_folder", x, y, x_test, y_test, names, source=str(root))
+    x_train, y_train, x_test, y_test = hold_out_test(x, y, test_fraction, seed)
+    return Dataset("image_folder", x_train, y_train, x_test, y_test, names, source=str(root))
+
+
+def natural_order(name: str) -> list:
+    """Sort key: digit runs compare as numbers, so ``2`` < ``10`` and ``img2`` < ``img10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _class_folders(root: Path, class_names: list[str] | None) -> list[str]:
+    """The class folder names of ``root`` in label order (natural, or ``class_names``')."""
+    if not root.is_dir():
+        raise TinyKDError(f"Image folder {root} does not exist or is not a directory.")
+    found = sorted((d.name for d in root.iterdir() if d.is_dir()), key=natural_order)
+    if len(found) < 2:
+        raise TinyKDError(
+            f"{root} must hold one sub-folder per class (at least 2); found {len(found)}."
+        )
+    if not class_names:
+        return found
+    if sorted(class_names) != sorted(found):
+        raise TinyKDError(
+            f"data.class_names {list(class_names)} do not match the class folders of {root} "
+            f"{found}; list every folder name once, in the label order you want."
+        )
+    return list(class_names)
+
+
+def _read_class_folders(root: Path, names: list[str], image_size, color_mode: str):
+    """Every image under ``root/<name>/`` as float32 in [0, 1]; labels are indices in ``names``."""
+    from tinykd._keras import tf
+
     channels = 1 if color_mode == "grayscale" else 3
     images, labels = [], []
-    for label, class_dir in enumerate(class_dirs):
-        files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    for label, name in enumerate(names):
+        class_dir = root / name
+        files = sorted(
+            (f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES),
+            key=lambda f: natural_order(f.name),
+        )
         if not files:
             raise TinyKDError(
                 f"Class folder {class_dir} holds no images ({sorted(IMAGE_SUFFIXES)})."
@@ -237,7 +291,7 @@ def load_image_folder(
                 )
             except Exception:
                 raise TinyKDError(f"Cannot decode image {file}.") from None
-            if image_size is not None:
+            if image_size:
                 image = tf.image.resize(image, image_size, antialias=True).numpy().round()
             images.append(np.asarray(image, dtype=np.float32) / 255.0)
             labels.append(label)
@@ -247,13 +301,20 @@ def load_image_folder(
             f"Images in {root} have different sizes {sorted(shapes)[:4]}; set "
             "data.image_size = [height, width] to resize them."
         )
-    x = np.stack(images)
-    y = np.asarray(labels, dtype=np.int64)
-    order = np.random.default_rng(seed).permutation(len(y))
-    n_test = max(1, int(round(len(y) * test_fraction)))
-    test, train = order[:n_test], order[n_test:]
-    names = [d.name for d in class_dirs]
-    return Dataset("image_folder", x[train], y[train], x[test], y[test], names, source=str(root))
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+def hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """A seeded, class-stratified test split (each class keeps at least one training sample)."""
+    from tinykd.data.pipeline import split_validation
+
+    x_train, y_train, x_test, y_test = split_validation(x, y, fraction, seed)
+    if not len(y_test):
+        raise TinyKDError(
+            f"{len(y)} samples are too few to hold out a {fraction:.0%} test split per class; "
+            "add data or give a separate test set."
+        )
+    return x_train, y_train, x_test, y_test
 
 
 def _validate_images(array: np.ndarray, what: str) -> np.ndarray:
@@ -264,6 +325,12 @@ def _validate_images(array: np.ndarray, what: str) -> np.ndarray:
     if array.ndim != 4:
         raise TinyKDError(
             f"{what} has shape {array.shape}; expected (N, H, W) or (N, H, W, C) images."
+        )
+    if array.shape[1] in (1, 3, 4) and array.shape[3] > 4:
+        raise TinyKDError(
+            f"{what} has shape {array.shape}: channels-first (N, C, H, W)? tinykd needs "
+            "channels-last (N, H, W, C) images; convert with x = x.transpose(0, 2, 3, 1) "
+            "before np.savez."
         )
     if array.shape[0] == 0:
         raise TinyKDError(f"{what} is empty.")

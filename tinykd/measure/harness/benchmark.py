@@ -45,17 +45,29 @@ class BenchData:
 
 
 def load_bench_data(
-    *, run_dir: str | Path | None, dataset: str | None, limit: int | None, progress: Progress
+    *,
+    run_dir: str | Path | None,
+    dataset: str | None,
+    limit: int | None,
+    progress: Progress,
+    data_path: str | None = None,
+    input_shape: tuple | None = None,
 ) -> BenchData:
-    """The test split of the run's dataset (or a named one); the first ``limit`` samples."""
+    """The test split of the run's dataset, a named one, or the user's ``data_path`` (an
+    .npz or an image folder, resized to ``input_shape``); the first ``limit`` samples."""
     from tinykd.config import load_config
     from tinykd.data import load_dataset
+    from tinykd.data.sources import own_data_format
     from tinykd.pipeline import prepare_data
 
+    if data_path:
+        dataset = dataset or own_data_format(data_path)
     if run_dir is not None:
         config = load_config(Path(run_dir) / "config.toml")
         if dataset:
             config.data.dataset = dataset
+        if data_path:
+            config.data.path = str(Path(data_path).resolve())
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, test_limit=0))
         split = prepare_data(config, progress)
         x, y, names, name, source = (
@@ -66,7 +78,18 @@ def load_bench_data(
             split.source,
         )
     else:
-        loaded = load_dataset(dataset or "fashion_mnist")
+        dataset = dataset or "fashion_mnist"
+        options: dict = {}
+        if dataset in ("npz", "image_folder"):
+            if not data_path:
+                raise TinyKDError(
+                    f"--dataset {dataset} needs --data PATH (the .npz file or image folder)."
+                )
+            options["path"] = data_path
+        if dataset == "image_folder" and input_shape is not None and len(input_shape) == 3:
+            options["image_size"] = [int(input_shape[0]), int(input_shape[1])]
+            options["color_mode"] = "rgb" if input_shape[2] == 3 else "grayscale"
+        loaded = load_dataset(dataset, **options)
         x, y, names, name, source = (
             loaded.x_test,
             loaded.y_test,
@@ -96,13 +119,19 @@ class BenchModel:
         )
         self.identity = ModelIdentity.from_tflite(self.tflite, self.name)
 
+    def check_input_shape(self, x: np.ndarray, source: str = "the data") -> None:
+        """The model takes these samples, or one error that says what to do."""
+        expected = tuple(int(d) for d in self.info.input.shape[1:])
+        actual = tuple(int(d) for d in x.shape[1:])
+        if expected != actual:
+            raise TinyKDError(
+                f"{self.name} takes inputs of shape {expected}; {source} has {actual}. Give "
+                "data of the model's shape (an image folder given with --data is resized to it)."
+            )
+
     def quantized_inputs(self, x: np.ndarray) -> np.ndarray:
         """float samples → int8 with the model's input scale and zero point."""
-        expected = tuple(self.info.input.shape[1:])
-        if tuple(x.shape[1:]) != expected:
-            raise TinyKDError(
-                f"{self.name} takes inputs of shape {expected}; the data has {tuple(x.shape[1:])}."
-            )
+        self.check_input_shape(x)
         return quantize_inputs(x, self.info.input.scale, self.info.input.zero_point)
 
     @property

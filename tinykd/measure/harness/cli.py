@@ -65,7 +65,16 @@ def add_parsers(sub) -> None:
         "--student", default="distilled", help="which student of --run (default distilled)"
     )
     bench.add_argument("--teacher", help="teacher .tflite (with --model)")
-    bench.add_argument("--dataset", help="dataset (default: the run's; fashion_mnist with --model)")
+    bench.add_argument(
+        "--dataset",
+        help="fashion_mnist, digits, npz or image_folder (default: the run's; fashion_mnist "
+        "with --model; npz or image_folder when --data is given)",
+    )
+    bench.add_argument(
+        "--data",
+        help="your own data: an .npz (x_test/y_test, else a held-out 20%% per class) or an "
+        "image folder (one sub-folder per class, resized to the model's input)",
+    )
     bench.add_argument("--limit", type=int, help="only the first N test samples")
     devices = bench.add_mutually_exclusive_group(required=True)
     devices.add_argument(
@@ -306,8 +315,15 @@ def command_bench(args) -> int:
     student = models[0]
     teacher = models[1] if len(models) > 1 else None
     data = load_bench_data(
-        run_dir=args.run, dataset=args.dataset, limit=args.limit, progress=progress
+        run_dir=args.run,
+        dataset=args.dataset,
+        limit=args.limit,
+        progress=progress,
+        data_path=args.data,
+        input_shape=tuple(student.info.input.shape[1:]),
     )
+    for model in models:
+        model.check_input_shape(data.x, f"the data ({data.source})")
     build = elf_sizes(args.elf) if args.elf else None
     progress.step(f"Host reference: {len(data.y):,} samples in the TFLM interpreter")
     for model in models:
