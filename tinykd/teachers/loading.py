@@ -152,12 +152,17 @@ def _load_tf_keras(path: Path, trust_code: bool) -> LoadedTeacher:
         raise TinyKDError(
             f"Cannot load the teacher {path} with tf-keras: {_first_line(exc)}"
         ) from None
+    _require_one_input_one_output(model, path)
+    return LoadedTeacher(model, TF_KERAS, str(path))
+
+
+def _require_one_input_one_output(model, path) -> None:
+    """tf-keras and Keras 3 models alike: one image in, one vector of class scores out."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise TinyKDError(
             f"Teacher {path} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
             "tinykd needs one image input and one output (the class scores)."
         )
-    return LoadedTeacher(model, TF_KERAS, str(path))
 
 
 def _wrap(function, input_shape, num_classes, teacher_format, path, name, source=None):
@@ -197,11 +202,7 @@ def _keras3_teacher(path: Path, input_shape, num_classes, trust_code) -> LoadedT
         raise TinyKDError(
             f"Cannot load the teacher {path} with Keras 3: {_first_line(exc)}"
         ) from None
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise TinyKDError(
-            f"Teacher {path} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-            "tinykd needs one image input and one output (the class scores)."
-        )
+    _require_one_input_one_output(model, path)
     _check_declared_input(path, tuple(model.inputs[0].shape), input_shape)
     return _wrap(
         lambda images: model(images, training=False),
