@@ -15,6 +15,7 @@ per epoch (distill_vs_scratch.png).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def main() -> None:
             rows.append(row)
     timing = time_per_epoch(config, data, teacher, args.timing_epochs, progress)
     summary = {
-        "command": "python bench/distill_vs_scratch.py " + " ".join(_argv()),
+        "command": "python bench/distill_vs_scratch.py " + " ".join(sys.argv[1:]),
         "data": {"name": data.name, "train": len(data.x_train), "test": len(data.x_test)},
         "teacher": {
             "model": describe(teacher),
@@ -115,12 +116,6 @@ def main() -> None:
     print(header("Distilled vs scratch (consistent views)", config, data, args.seeds))
     print(f"Teacher {describe(teacher)}: float test {100 * teacher_test:.2f} %.")
     print(report_table(summary))
-
-
-def _argv():
-    import sys
-
-    return sys.argv[1:]
 
 
 def time_per_epoch(config, data, teacher, epochs: int, progress) -> dict:

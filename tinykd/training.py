@@ -158,14 +158,15 @@ def train(
         callbacks.insert(0, LossSchedule(losses))
     # Cached teacher outputs must fit in memory (feature taps of a large set may not).
     fits_in_memory = distiller.teacher_cache_bytes(len(data.x_train)) <= DEFAULT_CACHE_LIMIT_BYTES
+    plan = None if augmentation is None else view_plan(data, augmentation, epochs)
     view_logits, teacher_seconds = None, 0.0
-    replayable = augmentation is not None and not augmentation.fresh
+    replayable = plan is not None and not augmentation.fresh
     if replayable and cache_teacher and distiller.replays_teacher_logits:
         started = time.monotonic()
         view_logits, reused = stored_view_logits(
             teacher,
             data.x_train,
-            view_plan(data, augmentation, epochs),
+            plan,
             report=progress.counter("teacher outputs of stored views", every=4)
             if progress
             else None,
@@ -183,6 +184,7 @@ def train(
         callbacks=callbacks,
         precomputed=teacher_outputs,
         view_logits=view_logits,
+        plan=plan,
         initial_epoch=initial_epoch,
     )
     return TrainResult(model, seconds, epochs - initial_epoch, teacher_seconds)
@@ -206,6 +208,7 @@ def fit_trainer(
     callbacks: list = (),
     precomputed: dict | None = None,
     view_logits: np.ndarray | None = None,
+    plan: ViewPlan | None = None,
     optimizer_factory=make_optimizer,
     initial_epoch: int = 0,
 ) -> float:
@@ -213,8 +216,8 @@ def fit_trainer(
 
     The trainer supplies ``make_targets(x, y, cache_teacher=..., precomputed=...)``;
     everything else (optimizer, schedule, shuffling, augmentation, validation) is the one
-    shared recipe. ``view_logits``: the teacher's stored logits of every view (see
-    :func:`train`), replayed with the views. ``optimizer_factory(learning_rate, total_steps)``
+    shared recipe. ``view_logits``: the teacher's stored logits of every view of ``plan``
+    (see :func:`train`), replayed with the views; without a plan it is drawn here. ``optimizer_factory(learning_rate, total_steps)``
     replaces Adam + cosine.
     """
     steps_per_epoch = int(np.ceil(len(data.x_train) / batch_size))
@@ -228,7 +231,7 @@ def fit_trainer(
             data.x_train, targets, batch_size=batch_size, shuffle=True, seed=seed
         )
     else:
-        plan = view_plan(data, augmentation, epochs)
+        plan = plan or view_plan(data, augmentation, epochs)
         train_set = view_batches(data, plan, batch_size, seed, view_logits)
     validation = None
     if len(data.x_val):
