@@ -379,5 +379,5 @@ def _board_dict(board: Board | None) -> dict | None:
         "usable_sram_bytes": board.usable_sram_bytes,
         "usable_flash_bytes": board.usable_flash_bytes,
         "baud": board.baud,
-        "emulated": board.is_emulated,
+        "emulated": board.device == "host",
     }
