@@ -36,7 +36,7 @@ from tinykd.compress import (
 )
 from tinykd.distill import build_loss
 from tinykd.export import Int8Artifact
-from tinykd.export.parity import parity_report
+from tinykd.measure.parity import parity_report
 from tinykd.models import build_model, profile_model
 
 FIT_BOARDS = ("nano33ble", "pico")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinykd.firmware.emulator import start_emulator_process, stop_process  # noqa: E402
+from tinykd.measure.devices.host_device import start_emulator_process, stop_process  # noqa: E402
 from tinykd.measure.harness.benchmark import model_from_file  # noqa: E402
 from tinykd.measure.harness.client import Timeouts  # noqa: E402
 from tinykd.measure.harness.fault_scenarios import run_scenario, scenarios  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tinykd import __version__
 from tinykd.compress import FineTune, StepSettings, apply_steps
-from tinykd.config import RunConfig, inapplicable_keys, to_toml
+from tinykd.config import DataConfig, RunConfig, inapplicable_keys, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
 from tinykd.data.validate import check_dataset, check_source, check_split
 from tinykd.errors import TinyKDError
@@ -66,14 +66,11 @@ class ModelReport:
         return row
 
 
-def prepare_data(
-    config: RunConfig, progress: Progress, notes: list[str] | None = None
-) -> SplitData:
-    """Load, check and split the configured data (seeded by ``data.split_seed``, not the
-    student's seed) and print it; what is worth saying goes to ``notes``."""
-    notes = [] if notes is None else notes
+def load_configured_dataset(data: DataConfig):
+    """The configured dataset, its files checked first; (dataset, notes on passed-over files).
+
+    ``tinykd bench --run`` takes its test split from here directly."""
     options: dict = {}
-    data = config.data
     if data.dataset == "fashion_mnist":
         options["allow_download"] = data.allow_download
     elif data.dataset in ("npz", "image_folder"):
@@ -96,6 +93,17 @@ def prepare_data(
     )
     dataset = load_dataset(data.dataset, **options)
     check_dataset(dataset)
+    return dataset, found
+
+
+def prepare_data(
+    config: RunConfig, progress: Progress, notes: list[str] | None = None
+) -> SplitData:
+    """Load, check and split the configured data (seeded by ``data.split_seed``, not the
+    student's seed) and print it; what is worth saying goes to ``notes``."""
+    notes = [] if notes is None else notes
+    data = config.data
+    dataset, found = load_configured_dataset(data)
     x_train, y_train, x_val, y_val = split_validation(
         dataset.x_train, dataset.y_train, data.validation_fraction, data.split_seed
     )

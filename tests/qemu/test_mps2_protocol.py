@@ -13,7 +13,7 @@ import re
 import pytest
 from fw_helpers import TRANSCRIPTS, parse
 
-from tinykd.firmware.qemu import QemuBoard
+from tinykd.measure.devices.qemu import QemuBoard
 
 # The host transcripts' emulated board and microsecond clock, as this board reports them.
 BOARD_LINES = {

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tinykd.errors import TinyKDError
-from tinykd.firmware.protocol import MLPERF_CMD_SIZE
 from tinykd.measure.harness.faults import Fault, FaultInjector
+from tinykd.measure.harness.protocol import MLPERF_CMD_SIZE
 from tinykd.measure.harness.runner import (
     BoardSession,
     ModelIdentity,
