@@ -46,7 +46,7 @@ class CrossToolchain:
         path = shutil.which(self.prefix + name)
         if path is None:
             raise TinyKDError(
-                f"{self.prefix}{name} is not installed; the emulated board needs the GNU Arm "
+                f"{self.prefix}{name} is not installed; a QEMU board needs the GNU Arm "
                 f"toolchain. On Debian/Ubuntu: apt-get install --no-install-recommends "
                 f"{DEBIAN_PACKAGES}"
             )
