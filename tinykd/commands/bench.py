@@ -210,62 +210,78 @@ def start_devices(
 ) -> None:
     """Start the student's devices (into ``students``) and the teacher's (``teachers``);
     each is listed as soon as it exists, so that the caller closes what was started."""
-    from tinykd.boards import load_board
-    from tinykd.measure.devices import HostDevice, QemuDevice, SerialDevice
-    from tinykd.measure.harness.benchmark import model_fit, resolve_board
+    from tinykd.measure.devices import SerialDevice
+    from tinykd.measure.harness.benchmark import resolve_board
 
-    forced = resolve_board(request.board)
+    forced = resolve_board(request.board)  # --board, else each device's own
     if request.qemu:
-        board = qemu_board(request.board)
-        progress.step(f"Building the {board.name} firmware (TFLM for Cortex-M4, cached)")
-        options = _options(request, forced or board)
-        students.append(
-            QemuDevice(
-                student.artifact, options, board, tflm_dir=request.tflm_dir, model=student.identity
-            )
-        )
-        students[0].start()
-        notes.append(students[0].note)
-        if teacher is not None and request.teacher_port is None:
-            notes.append("The teacher was not run in QEMU (only on the host).")
+        _start_qemu(request, student, teacher, progress, notes, students, forced)
     elif request.emulate:
-        board = load_board(request.board or "emulated")
-        progress.step(f"Starting emulated board(s) '{board.name}'")
-
-        def emulated(model, options) -> HostDevice:
-            return HostDevice(
-                model.path,
-                model.identity,
-                options,
-                board,
-                baud=request.baud,
-                pacing=not request.no_pacing,
-                start_timeout=request.start_timeout,
-            )
-
-        students.append(emulated(student, _options(request, forced or board)))
-        students[0].start()
-        if teacher is not None and request.teacher_port is None and model_fit(teacher, board).fits:
-            teachers.append(emulated(teacher, _options(request, forced)))
-            teachers[0].start()
-        notes.append(students[0].note)
-    elif request.all:
-        from tinykd.firmware.discovery import attached_boards
-
-        attached = attached_boards()
-        if not attached:
-            raise TinyKDError("No attached board found (tinykd boards shows what is seen).")
-        for found in attached:
-            board = forced or found.board
-            students.append(
-                SerialDevice(found.port, student.identity, _options(request, board), board)
-            )
+        _start_emulated(request, student, teacher, progress, notes, students, teachers, forced)
     else:
-        for url in request.port:
-            students.append(SerialDevice(url, student.identity, _options(request, forced), forced))
+        for url, board in _ports(request, forced):
+            students.append(SerialDevice(url, student.identity, _options(request, board), board))
     if teacher is not None and request.teacher_port:
         options = _options(request, forced)
         teachers.append(SerialDevice(request.teacher_port, teacher.identity, options, forced))
+
+
+def _start_qemu(request, student, teacher, progress, notes, students, forced) -> None:
+    """The student's firmware built for the QEMU board and started."""
+    from tinykd.measure.devices import QemuDevice
+
+    board = qemu_board(request.board)
+    progress.step(f"Building the {board.name} firmware (TFLM for Cortex-M4, cached)")
+    options = _options(request, forced or board)
+    device = QemuDevice(
+        student.artifact, options, board, tflm_dir=request.tflm_dir, model=student.identity
+    )
+    students.append(device)
+    device.start()
+    notes.append(device.note)
+    if teacher is not None and request.teacher_port is None:
+        notes.append("The teacher was not run in QEMU (only on the host).")
+
+
+def _start_emulated(request, student, teacher, progress, notes, students, teachers, forced):
+    """An emulated board for the student, and one for the teacher if it fits the board."""
+    from tinykd.boards import load_board
+    from tinykd.measure.devices import HostDevice
+    from tinykd.measure.harness.benchmark import model_fit
+
+    board = load_board(request.board or "emulated")
+    progress.step(f"Starting emulated board(s) '{board.name}'")
+
+    def start(model, options, started: list) -> HostDevice:
+        device = HostDevice(
+            model.path,
+            model.identity,
+            options,
+            board,
+            baud=request.baud,
+            pacing=not request.no_pacing,
+            start_timeout=request.start_timeout,
+        )
+        started.append(device)
+        device.start()
+        return device
+
+    device = start(student, _options(request, forced or board), students)
+    if teacher is not None and request.teacher_port is None and model_fit(teacher, board).fits:
+        start(teacher, _options(request, forced), teachers)
+    notes.append(device.note)
+
+
+def _ports(request: BenchRequest, forced) -> list[tuple[str, object]]:
+    """(port, board profile or None) of ``--port`` or, with ``--all``, of every attached board."""
+    if not request.all:
+        return [(url, forced) for url in request.port]
+    from tinykd.firmware.discovery import attached_boards
+
+    attached = attached_boards()
+    if not attached:
+        raise TinyKDError("No attached board found (tinykd boards shows what is seen).")
+    return [(found.port, forced or found.board) for found in attached]
 
 
 def run_devices(jobs: list, data, *, retries: int) -> list:
