@@ -1,4 +1,4 @@
-"""The firmware core on the emulated Cortex-M4: the host build's transcripts, over TCP.
+"""The firmware core on the QEMU Cortex-M4: the host build's transcripts, over TCP.
 
 The core, the mps2-an386 HAL and a C fixture runtime are cross-compiled with -Wall -Wextra
 -Werror, booted in QEMU and driven through the UART socket. The board's own clock runs

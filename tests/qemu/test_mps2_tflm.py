@@ -1,4 +1,4 @@
-"""A real model with TFLM on the emulated Cortex-M4, against the TFLM Python interpreter.
+"""A real model with TFLM on the QEMU Cortex-M4, against the TFLM Python interpreter.
 
 Needs a TFLM source tree (TFLM_DIR, see tinykd/firmware/tflm_library.py): skipped with the
 reason without one, and TINYKD_TEST_QEMU_TFLM=1 makes a missing tree a failure. The first
