@@ -195,7 +195,7 @@ def main() -> None:
     started = time.monotonic()
     progress = Progress()
     data = prepare_data(config, progress)
-    teacher, _ = obtain_teacher(config, data, progress)
+    teacher = obtain_teacher(config, data, progress).model
     runs = train_all(args, config, data, teacher)
     wall_seconds = time.monotonic() - started
     print_tables(args, config, data, runs, wall_seconds)
