@@ -21,9 +21,9 @@ import statistics
 from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import Recipe, StudentSpec, build_strategy, ensemble_model
+from tinykd.distill.strategies import Recipe, StudentSpec, build_strategy
 from tinykd.measure import TflmModel
-from tinykd.models import profile_model
+from tinykd.models import ensemble_model, profile_model
 from tinykd.pipeline import prepare_data
 from tinykd.progress import Progress
 from tinykd.training import float_accuracy

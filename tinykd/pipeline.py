@@ -6,7 +6,7 @@ compose the same pieces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tinykd import __version__
@@ -24,7 +24,7 @@ from tinykd.io import (
     write_text_atomic,
 )
 from tinykd.measure import TflmModel
-from tinykd.models import build_model, profile_model
+from tinykd.models import build_model, ensemble_model, profile_model
 from tinykd.progress import Progress
 from tinykd.teachers import (
     TFLITE,
@@ -177,6 +177,8 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Te
             loaded, config.distillation.losses, config.distillation.weight_init
         )
         return Teacher(loaded.model, 0.0, loaded)
+    if config.teacher.ensemble > 1:
+        return _ensemble_teacher(config, data, progress)
     if not config.teacher.cache:
         return Teacher(*_train_teacher(config, data, progress))
     stem = f"{config.teacher.model}-{teacher_cache_key(config, data)}"
@@ -194,6 +196,22 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Te
     model, seconds = _train_teacher(config, data, progress, entry, resume)
     entry.store(model)
     return Teacher(model, seconds)
+
+
+def _ensemble_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Teacher:
+    """``teacher.ensemble`` teachers of one recipe, seeds seed, seed + 1, …, averaged."""
+    count, members = config.teacher.ensemble, []
+    for index in range(count):
+        seed = config.teacher.seed + index
+        progress.say(f"    ensemble member {index + 1}/{count} (teacher seed {seed})")
+        member = replace(config, teacher=replace(config.teacher, seed=seed, ensemble=1))
+        members.append(obtain_teacher(member, data, progress))
+    model = ensemble_model(
+        [member.model for member in members],
+        name=f"{config.teacher.model}_ensemble{count}",
+        space=config.teacher.ensemble_space,
+    )
+    return Teacher(model, sum(member.seconds for member in members))
 
 
 def _train_teacher(config, data, progress, entry=None, resume=None):
@@ -229,8 +247,6 @@ def teacher_augmentation(config: RunConfig):
     teacher is trained once; its outputs are stored afterwards, so it need not replay views)
     and without mixup, which is a way of teaching (Beyer et al. 2022), not of training the
     teacher: one teacher serves students with and without it."""
-    from dataclasses import replace
-
     augmentation = config.data.augmentation()
     return None if augmentation is None else replace(augmentation, views=0, mixup=0.0)
 

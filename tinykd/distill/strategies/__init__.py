@@ -22,7 +22,6 @@ from tinykd.distill.strategies.base import (
     StudentSpec,
     Supervision,
     build_strategy,
-    ensemble_model,
     strategy_parameters,
 )
 from tinykd.distill.strategies.batch_norm import reestimate_batch_norm
@@ -37,7 +36,6 @@ __all__ = [
     "Supervision",
     "Supernet",
     "build_strategy",
-    "ensemble_model",
     "reestimate_batch_norm",
     "strategy_parameters",
 ]

@@ -23,9 +23,9 @@ from tinykd.distill.strategies.base import (
     STRATEGIES,
     Strategy,
     StrategyResult,
-    ensemble_model,
     require,
 )
+from tinykd.models import ensemble_model
 
 # Generation k trains with seed + k·SEED_STEP, so generations start from different weights.
 SEED_STEP = 1000

@@ -22,10 +22,10 @@ from tinykd.distill.strategies.base import (
     Strategy,
     StrategyResult,
     StudentSpec,
-    ensemble_model,
     mean_kl_to_targets,
     require,
 )
+from tinykd.models import ensemble_model
 
 SEED_STEP = 1000
 
