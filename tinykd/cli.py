@@ -17,7 +17,11 @@ from tinykd import __version__
 from tinykd.errors import TinyKDError
 
 # Commands contributed by other stages: modules with ``add_parsers(subparsers)``.
-COMMAND_MODULES: list[str] = ["tinykd.firmware.cli_commands", "tinykd.measure.harness.cli"]
+COMMAND_MODULES: list[str] = [
+    "tinykd.firmware.cli_commands",
+    "tinykd.measure.harness.cli",
+    "tinykd.search.cli",
+]
 
 QUICK_OVERRIDES = [
     "data.train_limit=6000",
