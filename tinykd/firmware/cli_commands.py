@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from tinykd.errors import TinyKDError
+from tinykd.search.cli import add_limit_arguments
 
 FLASHED = (
     "Flashed. The board speaks the MLPerf Tiny protocol at {baud} baud on {port}; "
@@ -60,6 +61,13 @@ def add_parsers(sub) -> None:
     one.add_argument("--no-bench", action="store_true", help="stop after flashing")
     one.add_argument("--kind", choices=["arduino", "esp-idf", "host"])
     _add_tool_argument(one)
+    one.add_argument(
+        "--search",
+        action="store_true",
+        help="first search for the most accurate student that fits (tinykd search, with the "
+        "limits below) and flash that one",
+    )
+    add_limit_arguments(one)
     one.set_defaults(handler=command_train_and_flash)
 
 
@@ -199,10 +207,15 @@ def command_train_and_flash(args) -> int:
     board = load_board(args.board)  # fail on a typo before training
     config = load_config(args.config, args.set)
     progress = Progress()
-    data, rows, notes = run_distillation(config, progress)
-    out_dir = write_run(Path(config.output.dir), config, data, rows, notes)
-    print(results_table(rows))
-    print(arena_note(rows))
+    if args.search:
+        from tinykd.search.cli import search_for_flash
+
+        data, rows, out_dir = search_for_flash(config, args, progress)
+    else:
+        data, rows, notes = run_distillation(config, progress)
+        out_dir = write_run(Path(config.output.dir), config, data, rows, notes)
+        print(results_table(rows))
+        print(arena_note(rows))
     distilled = next(row for row in rows if row.role == "distilled")
     progress.step(f"Fit check, render and build for {board.title}")
     if board.qemu is not None:

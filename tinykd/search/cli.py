@@ -18,13 +18,18 @@ def add_parsers(sub) -> None:
     search.add_argument("--dataset", help="overrides data.dataset")
     search.add_argument("--out", help="search folder (overrides output.dir)")
     search.add_argument("--board", required=True, help="board profile, e.g. nano33ble")
-    search.add_argument("--max-latency-ms", type=float, help="estimated latency cap")
-    search.add_argument("--max-arena", help="tensor arena cap, e.g. 64KB")
-    search.add_argument("--max-flash", help="flash cap (model + TFLM + core), e.g. 128KB")
-    search.add_argument(
-        "--budget-minutes", type=float, default=60.0, help="wall-clock budget (default 60)"
-    )
+    add_limit_arguments(search)
     search.set_defaults(handler=command_search)
+
+
+def add_limit_arguments(parser) -> None:
+    """The search's budgets (``tinykd search`` and ``train-and-flash --search``)."""
+    parser.add_argument("--max-latency-ms", type=float, help="estimated latency cap")
+    parser.add_argument("--max-arena", help="tensor arena cap, e.g. 64KB")
+    parser.add_argument("--max-flash", help="flash cap (model + TFLM + core), e.g. 128KB")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=60.0, help="search wall-clock budget (default 60)"
+    )
 
 
 def limits_from_args(args):
@@ -46,17 +51,25 @@ def limits_from_args(args):
 
 def command_search(args) -> int:
     from tinykd.config import load_config, toml_string
-    from tinykd.search.report import front_markdown
-    from tinykd.search.run import STUDENT_DIR, run_search
 
-    limits = limits_from_args(args)  # a typo in the board fails before any work
+    limits_from_args(args)  # a typo in the board or a limit fails before any work
     overrides = list(args.set)
     if args.dataset:
         overrides.append(f"data.dataset={toml_string(args.dataset)}")
     if args.out:
         overrides.append(f"output.dir={toml_string(args.out)}")
     config = load_config(args.config, overrides)
-    state, _, row = run_search(config, limits, args.budget_minutes)
+    search_for_flash(config, args)
+    return 0
+
+
+def search_for_flash(config, args, progress=None):
+    """Search, print the front, and return (data, [chosen row], its run directory) — what
+    ``train-and-flash`` takes from ``tinykd run``'s pipeline."""
+    from tinykd.search.report import front_markdown
+    from tinykd.search.run import STUDENT_DIR, run_search
+
+    state, data, row = run_search(config, limits_from_args(args), args.budget_minutes, progress)
     out_dir = Path(config.output.dir)
     print()
     print(front_markdown(state))
@@ -70,4 +83,4 @@ def command_search(args) -> int:
         f"Wrote {out_dir}/ (front.md, front.csv, front.png, candidates.json, search.json, "
         f"{STUDENT_DIR}/ — a run directory: `tinykd bench --run {out_dir / STUDENT_DIR}`)"
     )
-    return 0
+    return data, [row], out_dir / STUDENT_DIR

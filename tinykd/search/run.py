@@ -18,6 +18,7 @@ from tinykd.search.study import (
     cost_candidates,
     final_front,
     rung_epochs,
+    study_storage,
     successive_halving,
     with_student,
 )
@@ -53,6 +54,7 @@ def run_search(
             "tinykd search scores candidates on the validation split, which is empty: set "
             "data.validation_fraction above 0 (e.g. 0.1)."
         )
+    study_storage(state, data)  # a folder holding another search fails now
     progress.step(
         f"Exact int8 cost of {len(state.candidates)} untrained candidates; limits: "
         f"{limits.describe()}"

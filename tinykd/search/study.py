@@ -202,6 +202,18 @@ def _signature(state: SearchState, data) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def study_storage(state: SearchState, data) -> tuple[str, str]:
+    """The study's SQLite address in the search folder and the settings' signature; fails
+    at once (before any costing or training) if the folder holds a search with other
+    settings."""
+    out_dir = Path(state.config.output.dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage = f"sqlite:///{(out_dir / DATABASE).absolute()}"
+    signature = _signature(state, data)
+    open_rung(storage, 0, signature)
+    return storage, signature
+
+
 def open_rung(storage: str, rung: int, signature: str):
     """The rung's study (created, or loaded to resume) after failing interrupted trials."""
     import optuna
@@ -269,10 +281,7 @@ def run_trial(state: SearchState, candidate: Candidate, rung: int, data, teacher
 
 def successive_halving(state: SearchState, data, teacher, clock: Clock, progress) -> None:
     """The rungs, each an Optuna study; stops early when the next trial would pass the budget."""
-    out_dir = Path(state.config.output.dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{(out_dir / DATABASE).absolute()}"
-    signature = _signature(state, data)
+    storage, signature = study_storage(state, data)
     eta = state.config.search.reduction_factor
     survivors = [c.name for c in state.candidates if c.name not in state.dropped]
     rungs = len(state.rung_epochs)
