@@ -133,3 +133,16 @@ def test_bad_arguments_are_one_error(arguments, message, capsys):
     assert main(["search", *arguments]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and message in error and "Traceback" not in error
+
+
+def test_clock_budget_and_eta():
+    from tinykd.search.study import Clock
+
+    clock = Clock(budget_seconds=10.0)
+    assert clock.fits("a", 100)  # nothing measured yet: the first trial always runs
+    assert clock.eta(["a"], 2, []) == "ETA after the first trial"
+    clock.seconds_per_epoch.update({"a": 4.0, "b": 2.0})
+    assert clock.fits("a", 2) and not clock.fits("a", 3)  # 8 s fit in 10, 12 s do not
+    assert clock.estimate("c", 2) == pytest.approx(6.0)  # unseen: the mean pace, 3 s/epoch
+    # this rung: a (2 epochs, 8 s) and c (6 s); a later rung: 2 trials of 4 epochs (12 s each)
+    assert clock.eta(["a", "c"], 2, [(2, 4)]) == "ETA 0m38s"

@@ -28,7 +28,10 @@ def add_limit_arguments(parser) -> None:
     parser.add_argument("--max-arena", help="tensor arena cap, e.g. 64KB")
     parser.add_argument("--max-flash", help="flash cap (model + TFLM + core), e.g. 128KB")
     parser.add_argument(
-        "--budget-minutes", type=float, default=60.0, help="search wall-clock budget (default 60)"
+        "--budget-minutes",
+        type=float,
+        default=60.0,
+        help="wall-clock budget of this invocation, costing and teacher included (default 60); a rerun resumes with a fresh budget",
     )
 
 

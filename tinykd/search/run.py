@@ -46,6 +46,11 @@ def run_search(
         candidates=search_candidates(search),
         notes=inapplicable_keys(config),
     )
+    if config.strategy.name or config.compression.steps:
+        state.notes.append(
+            "The search distils each candidate with distillation.losses only; [strategy] and "
+            "[compression] are not applied to its trials (run them on the chosen student)."
+        )
     check_writable_dir(config.output.dir)
     progress.step("Loading data")
     data = prepare_data(config, progress, state.notes)
