@@ -87,7 +87,7 @@ def candidate_figures(state) -> list[dict]:
 
 
 def front_plot(state) -> bytes:
-    """int8 accuracy against arena, every trained candidate of the last rung, front joined."""
+    """int8 accuracy against arena: every trial of every rung, the last rung's front joined."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,13 +95,14 @@ def front_plot(state) -> bytes:
 
     last = max(t.rung for t in state.trials)
     figure, axes = pyplot.subplots(figsize=(6.4, 4.2))
-    points = [t for t in state.trials if t.rung == last]
-    axes.scatter(
-        [state.costs[t.candidate].arena_bytes / 1024 for t in points],
-        [100 * t.int8_accuracy for t in points],
-        color="0.6",
-        label=f"trained in rung {last + 1}",
-    )
+    for rung in range(last + 1):  # earlier rungs (shorter training) paler
+        points = [t for t in state.trials if t.rung == rung]
+        axes.scatter(
+            [state.costs[t.candidate].arena_bytes / 1024 for t in points],
+            [100 * t.int8_accuracy for t in points],
+            color=str(0.85 - 0.3 * rung / max(1, last)),
+            label=f"rung {rung + 1} ({state.rung_epochs[rung]} epochs)",
+        )
     front = sorted(state.front, key=lambda p: p["arena_bytes"])
     axes.plot(
         [p["arena_bytes"] / 1024 for p in front],
