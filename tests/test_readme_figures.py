@@ -13,7 +13,13 @@ RESULTS = ROOT / "bench" / "results"
 
 
 @pytest.mark.parametrize(
-    "name", ["distill_vs_scratch", "distill_vs_scratch_sizes", "distill_vs_scratch_patience"]
+    "name",
+    [
+        "distill_vs_scratch",
+        "distill_vs_scratch_sizes",
+        "distill_vs_scratch_patience",
+        "distill_vs_scratch_long",
+    ],
 )
 def test_distillation_tables_in_the_readme_match_the_committed_results(name):
     path = RESULTS / f"{name}.json"
