@@ -147,7 +147,7 @@ def _start_qemu_board(model, board, tflm_dir, progress):
     qemu.start()
     note = (
         f"Device: {board.title}: the firmware ({image.elf.name}, TFLM {tflm.kernels} kernels "
-        f"from {tflm.root}) in qemu-system-arm -icount shift=0. Latency is the firmware's own "
+        f"from {tflm.root}) in qemu-system-arm -icount shift=3. Latency is the firmware's own "
         "count of executed instructions (not cycles: QEMU has no cycle counter)."
     )
     return qemu, image, note
