@@ -6,7 +6,8 @@ the board's clock counts instructions deterministically) and ``align=on``: QEMU 
 guest back whenever its virtual clock gets ahead of the host's, so the board's time never
 runs faster than real time (MLPerf Tiny's runner times its performance loop on the host).
 QEMU emulates several hundred million instructions per second, so a 10 s window also lasts
-about 10 s on the host, well inside the runner's 30 s wait for a reply line; at
+about 10 s on the host (less right after long UART traffic, which QEMU emulates slowly and
+then makes up for), well inside the runner's 30 s wait for a reply line; at
 ``shift=0`` (1 G instructions/s) the guest fell behind and a window could outlast it. A host
 slower than 125 M instructions per second falls behind too, and QEMU says so on its log
 ("The guest is now late by …"); windows then take longer on the host, never shorter.

@@ -24,11 +24,12 @@ nor needs the runner. ``MlperfHost`` does what the runner does to a device under
   ``m-lap-us`` lines, so the whole window must also end within the 30 s line wait.
 
 A device clock that runs faster than real time (an estimated latency, an instruction
-count) can report 10 s windows that pass in a fraction of that on the host, so
-``window_problems`` also wants every window to last 10 s of host time: a physical board
-does, and so do the paced emulated board and QEMU under ``-icount align=on``. (A QEMU
-guest that fell behind real time while idle catches up at full speed, so a window's host
-time can be a little shorter than its device time; it still lasts over 10 s.)
+count) can report 10 s windows that pass in a fraction of that on the host: the runner's
+error 2 catches it when the whole loop ends within 10 s. The paced emulated board and QEMU
+under ``-icount align=on`` keep their clocks from running ahead of real time overall; QEMU
+makes up at full speed the time it lost emulating slow UART traffic, so a window right
+after a long accuracy run can take less host time than device time (the runner's loop of
+five 11 s windows took 47 s on the host then), never the whole loop under 10 s.
 """
 
 from __future__ import annotations
@@ -95,10 +96,10 @@ class PerformanceRun:
 
 
 def window_problems(run: PerformanceRun, *, full_run: bool = True) -> list[str]:
-    """Why the runner (or the benchmark rules) would reject this run; empty when valid.
+    """Why the runner would reject this run or call a window too short; empty when valid.
 
-    ``full_run``: also require the runner's five windows and its 10 s loop; a single
-    window (a quick check) is held to the per-window rules only.
+    ``full_run``: also the runner's checks of the loop (five windows, 10 s of host time);
+    a single window (a quick check) is held to the window rule only.
     """
     problems = []
     if full_run and len(run.windows) != RUNNER_WINDOWS:
@@ -106,18 +107,14 @@ def window_problems(run: PerformanceRun, *, full_run: bool = True) -> list[str]:
     if full_run and run.loop_host_seconds < MIN_WINDOW_SECONDS:
         problems.append(
             f"the loop took {run.loop_host_seconds:.2f} s of host time, under "
-            f"{MIN_WINDOW_SECONDS:.0f} s (the runner's error 2)"
+            f"{MIN_WINDOW_SECONDS:.0f} s (the runner's error 2: the device's clock runs "
+            "ahead of real time)"
         )
     for number, window in enumerate(run.windows, 1):
         if window.device_seconds <= MIN_WINDOW_SECONDS:
             problems.append(
                 f"window {number}: {window.device_seconds:.3f} s of device time, not over "
                 f"{MIN_WINDOW_SECONDS:.0f} s"
-            )
-        if window.host_seconds < MIN_WINDOW_SECONDS <= window.device_seconds:
-            problems.append(
-                f"window {number}: the device counted {window.device_seconds:.3f} s in "
-                f"{window.host_seconds:.3f} s of host time (its clock runs ahead of real time)"
             )
     return problems
 
