@@ -45,6 +45,17 @@ def test_clock_counts_instructions(probe):
         assert ticks % TICK == 0
 
 
+def test_guest_is_held_to_real_time_without_stalling(probe):
+    """icount shift=3 with align=on: 300 M instructions are 2.4 s of virtual time, and take
+    about that long on the host (unaligned, QEMU runs them in under a second here)."""
+    probe.timeout = 30
+    started = time.monotonic()
+    ticks = int(ask(probe, "spin 150000000"))
+    host_seconds = time.monotonic() - started
+    assert abs(ticks - 300_000_000) <= TICK + 8
+    assert 0.9 * 2.4 < host_seconds < 10, host_seconds
+
+
 def test_round_trip_has_no_nagle_delay(probe):
     """nodelay=on in QEMU plus TCP_NODELAY here: ~0.4 ms, not 44 ms, per round trip."""
     times = []
