@@ -3,7 +3,7 @@
 For each TFLM tree given, builds the benchmark firmware (core + mps2 HAL + TFLM + model)
 with arm-none-eabi-gcc, runs the first --limit test samples through it in QEMU via the
 serial harness, and prints: agreement with the TFLM Python interpreter (sample for
-sample), accuracy, instructions per inference (qemu -icount shift=0: instructions, not
+sample), accuracy, instructions per inference (qemu -icount shift=3: instructions, not
 cycles), the arena used on the 32-bit device (next to the host (64-bit) minimum), and flash (text + data of the firmware, and the model's share).
 
     python bench/qemu_mps2.py --run runs/demo --tflm reference=$TFLM_REF --tflm cmsis_nn=$TFLM_CMSIS

@@ -46,7 +46,7 @@ def test_qemu_command_line():
     command = qemu_command("qemu-system-arm", "mps2-an386", Path("fw.elf"), 4321)
     joined = " ".join(command)
     assert command[:3] == ["qemu-system-arm", "-M", "mps2-an386"]
-    assert "-icount shift=0" in joined and "-monitor none" in joined
+    assert "-icount shift=3,align=on" in joined and "-monitor none" in joined
     assert "-serial tcp:127.0.0.1:4321,server=on,wait=on,nodelay=on" in joined
     assert command[-2:] == ["-kernel", "fw.elf"]
 

@@ -6,22 +6,30 @@ nor needs the runner. ``MlperfHost`` does what the runner does to a device under
 
 - it talks one command at a time: ``name%``, ``profile%`` (the ``m-model-[…]`` name keys
   the runner's test script), then per sample ``db load N%`` and ``db HH…%`` commands of
-  at most 31 bytes, then ``infer N W%``, each reply read up to its ``m-ready`` line, with
-  up to 30 s between two reply lines;
+  at most 31 bytes, then ``infer N W%``, each reply read up to its ``m-ready`` line. The
+  runner waits at most 30 s for each line of an ``infer`` reply (5 s for other commands):
+  the limit is per line, not per command, and lines it does not know are skipped;
 - accuracy mode: ``infer 1 0`` per sample; the ``m-results`` vector is divided by its sum
   and the argmax is the predicted class (so the device must report class probabilities,
   never logits); Top-1 is the percentage of samples whose prediction equals the label;
-- performance mode: five windows, each a download and ``infer N W``; the window's time is
-  the difference of the two ``m-lap-us`` timestamps (the device's clock) and its
-  throughput N / that time; the result is the median throughput. The benchmark rules
-  want every window to last at least 10 s; the runner checks the whole loop of windows
-  against 10 s of host wall-clock time and reports a window as valid when its device
-  time exceeds 10 s. The runner takes N from its test script: the submitter picks it
-  so a window lasts 10 s (``iterations_for_window``).
+- performance mode: the test script's ``loop 5`` of (download a sample, ``infer N W``);
+  each window's time is the difference of its two ``m-lap-us`` timestamps (the device's
+  clock) and its throughput N / that time; the result is the median throughput. The runner
+  rejects a loop count other than 5 (its "error 1") and a loop, downloads included, that
+  ends within 10 s of host wall-clock time (its "error 2"), and calls a window valid
+  ("Runtime requirements have been met") when its device time exceeds 10 s (in energy
+  mode it says "All inference times must be at least 10 seconds"). N comes from the test
+  script: the submitter picks it so a window lasts a little over 10 s
+  (``iterations_for_window``). The device prints nothing between a window's two
+  ``m-lap-us`` lines, so the whole window must also end within the 30 s line wait.
 
 A device clock that runs faster than real time (an estimated latency, an instruction
-count) passes the device-time check and fails the host-time one, so ``window_problems``
-also checks that no window's device time exceeds its host time.
+count) can report 10 s windows that pass in a fraction of that on the host: the runner's
+error 2 catches it when the whole loop ends within 10 s. The paced emulated board and QEMU
+under ``-icount align=on`` keep their clocks from running ahead of real time overall; QEMU
+makes up at full speed the time it lost emulating slow UART traffic, so a window right
+after a long accuracy run can take less host time than device time (the runner's loop of
+five 11 s windows took 47 s on the host then), never the whole loop under 10 s.
 """
 
 from __future__ import annotations
@@ -38,11 +46,10 @@ import numpy as np
 from tinykd.errors import TinyKDError
 from tinykd.measure.harness.protocol import READY, Reply
 
-MIN_WINDOW_SECONDS = 10.0  # the benchmark rules: every performance window lasts this long
+MIN_WINDOW_SECONDS = 10.0  # the benchmark rules: every performance window lasts longer
 RUNNER_WINDOWS = 5  # the runner's performance loop count (anything else is its "error 1")
-RUNNER_LINE_TIMEOUT_S = 30.0  # the runner gives up on a reply line after this long
+RUNNER_LINE_TIMEOUT_S = 30.0  # the runner gives up on an infer reply line after this long
 RUNNER_DB_BYTES = 31  # input bytes per "db HH…%" command (the runner's, without a power board)
-HOST_CLOCK_SLACK_S = 0.002  # host and device read their clocks at slightly different moments
 
 
 def iterations_for_window(
@@ -50,8 +57,10 @@ def iterations_for_window(
 ) -> int:
     """Inferences per window for ``window_s`` of device time (10 % over the 10 s minimum).
 
-    A window must also end before the runner's 30 s line timeout, so a device slower than
-    ~27 s per inference cannot be timed by it at all.
+    A window must also end within the runner's 30 s wait for its closing ``m-lap-us``
+    line, so a device slower than ~27 s per inference cannot be timed by it at all, and a
+    board that reaches 10 s of its own time in over 30 s of host time (QEMU whose virtual
+    clock runs faster than it can emulate) fails too.
     """
     if seconds_per_inference <= 0:
         raise TinyKDError("The device reported no time for its inferences; cannot size a window.")
@@ -87,10 +96,10 @@ class PerformanceRun:
 
 
 def window_problems(run: PerformanceRun, *, full_run: bool = True) -> list[str]:
-    """Why the runner (or the benchmark rules) would reject this run; empty when valid.
+    """Why the runner would reject this run or call a window too short; empty when valid.
 
-    ``full_run``: also require the runner's five windows and its 10 s loop; a single
-    window (a quick check) is held to the per-window rules only.
+    ``full_run``: also the runner's checks of the loop (five windows, 10 s of host time);
+    a single window (a quick check) is held to the window rule only.
     """
     problems = []
     if full_run and len(run.windows) != RUNNER_WINDOWS:
@@ -98,18 +107,14 @@ def window_problems(run: PerformanceRun, *, full_run: bool = True) -> list[str]:
     if full_run and run.loop_host_seconds < MIN_WINDOW_SECONDS:
         problems.append(
             f"the loop took {run.loop_host_seconds:.2f} s of host time, under "
-            f"{MIN_WINDOW_SECONDS:.0f} s (the runner's error 2)"
+            f"{MIN_WINDOW_SECONDS:.0f} s (the runner's error 2: the device's clock runs "
+            "ahead of real time)"
         )
     for number, window in enumerate(run.windows, 1):
-        if window.device_seconds < MIN_WINDOW_SECONDS:
+        if window.device_seconds <= MIN_WINDOW_SECONDS:
             problems.append(
-                f"window {number}: {window.device_seconds:.3f} s of device time, under "
+                f"window {number}: {window.device_seconds:.3f} s of device time, not over "
                 f"{MIN_WINDOW_SECONDS:.0f} s"
-            )
-        if window.device_seconds > window.host_seconds + HOST_CLOCK_SLACK_S:
-            problems.append(
-                f"window {number}: the device counted {window.device_seconds:.3f} s in "
-                f"{window.host_seconds:.3f} s of host time (its clock runs ahead of real time)"
             )
     return problems
 

@@ -3,7 +3,7 @@
 The samples go through the serial harness (``tinykd.measure.harness``) exactly as to a
 board on a port, and the firmware's int8 outputs are compared with the TFLM Python
 interpreter's on the same inputs, sample for sample. Latency is the firmware's own count,
-in instructions (QEMU ``-icount shift=0``), not cycles.
+in instructions (QEMU ``-icount shift=3``), not cycles.
 """
 
 from __future__ import annotations

@@ -8,10 +8,19 @@
  * no handler ever runs, and nothing interrupts an inference being counted.
  *
  * The clock counts instructions, not cycles: QEMU emulates no cycle counter (DWT->CYCCNT
- * reads 0), but under -icount shift=0 every instruction takes 1 ns of virtual time and
- * Timer0 counts PCLK (25 MHz of virtual time), so one timer tick is exactly 40
- * instructions. The 32-bit tick value therefore wraps every 2^32 instructions (4.3 s of
+ * reads 0), but under -icount shift=3 every instruction takes 8 ns of virtual time and
+ * Timer0 counts PCLK (25 MHz of virtual time), so one timer tick is exactly 5
+ * instructions. The 32-bit tick value therefore wraps every 2^32 instructions (34 s of
  * virtual time); differences of two readings are right across a wrap.
+ *
+ * The pacer: QEMU's align=on holds the guest back to real time only between blocks of
+ * execution, and a block runs up to the next timer deadline, or 2.1 s of virtual time when
+ * none is near. With blocks that long, QEMU 7.2 kept sleeping 1.5 s after each few
+ * milliseconds of guest code (an infer of 3.6 s of virtual time had not ended after 100 s
+ * on the host). The dual timer's first timer runs periodically every 1 ms with its
+ * interrupt off: it only gives QEMU a deadline each millisecond, so blocks stay short and
+ * the guest follows real time (3.62 s of virtual time in 3.60-3.63 s). It never
+ * interrupts the guest, so instruction counts do not change.
  */
 #include "tkd_hal.h"
 
@@ -32,9 +41,16 @@ typedef struct {
   volatile uint32_t intstatus;
 } cmsdk_timer_t;
 
+typedef struct {
+  volatile uint32_t load;
+  volatile uint32_t value;
+  volatile uint32_t ctrl;
+} cmsdk_dualtimer_t;
+
 #define UART0 ((cmsdk_uart_t *)MPS2_UART0_BASE)
 #define TIMER0 ((cmsdk_timer_t *)MPS2_TIMER0_BASE)
 #define TIMER1 ((cmsdk_timer_t *)MPS2_TIMER1_BASE)
+#define PACER ((cmsdk_dualtimer_t *)MPS2_DUALTIMER_BASE)
 #define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
 #define NVIC_ICPR0 (*(volatile uint32_t *)0xE000E280u)
 #define WAKE_IRQS ((1u << MPS2_IRQ_UART0_RX) | (1u << MPS2_IRQ_TIMER1))
@@ -49,6 +65,10 @@ typedef struct {
 #define TIMER_CTRL_ENABLE 0x1u
 #define TIMER_CTRL_IRQ 0x8u
 #define IDLE_WAKE_TICKS (MPS2_PCLK_HZ / 100u) /* 10 ms */
+#define PACER_TICKS (MPS2_PCLK_HZ / 1000u)    /* 1 ms */
+#define DUALTIMER_CTRL_ENABLE 0x80u
+#define DUALTIMER_CTRL_PERIODIC 0x40u
+#define DUALTIMER_CTRL_32BIT 0x02u
 
 void tkd_hal_init(uint32_t baud) {
   uint32_t divider = baud ? MPS2_PCLK_HZ / baud : UART_MIN_BAUDDIV;
@@ -63,6 +83,10 @@ void tkd_hal_init(uint32_t baud) {
   TIMER0->reload = 0xFFFFFFFFu;
   TIMER0->value = 0xFFFFFFFFu;
   TIMER0->ctrl = TIMER_CTRL_ENABLE;
+
+  PACER->ctrl = 0;
+  PACER->load = PACER_TICKS;
+  PACER->ctrl = DUALTIMER_CTRL_ENABLE | DUALTIMER_CTRL_PERIODIC | DUALTIMER_CTRL_32BIT;
 
   __asm volatile("cpsid i" ::: "memory"); /* interrupts only wake WFI (see above) */
   NVIC_ISER0 = WAKE_IRQS;
@@ -102,7 +126,7 @@ uint32_t tkd_hal_ticks(void) {
   return (0xFFFFFFFFu - TIMER0->value) * MPS2_INSTRUCTIONS_PER_TICK;
 }
 
-uint32_t tkd_hal_ticks_per_second(void) { return MPS2_PCLK_HZ * MPS2_INSTRUCTIONS_PER_TICK; }
+uint32_t tkd_hal_ticks_per_second(void) { return MPS2_INSTRUCTIONS_PER_SECOND; }
 
 const char *tkd_hal_tick_unit(void) { return "instructions"; }
 

@@ -2,7 +2,7 @@
 
 The firmware is the one a board runs (core, the board's HAL, TFLM compiled for its CPU,
 the model) and QEMU's UART is a TCP socket; the harness talks to it as to a board on a
-port. Latency is the firmware's own count of executed instructions (``-icount shift=0``).
+port. Latency is the firmware's own count of executed instructions (``-icount shift=3``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class QemuDevice(Device):
             self.note = (
                 f"Device: {self.board.title}: the firmware ({self.image.elf.name}, TFLM "
                 f"{self.tflm.kernels} kernels from {self.tflm.root}) in qemu-system-arm -icount "
-                "shift=0. Latency is the firmware's own count of executed instructions (not "
+                "shift=3. Latency is the firmware's own count of executed instructions (not "
                 "cycles: QEMU has no cycle counter)."
             )
         return self.image
