@@ -27,17 +27,17 @@ from common import (
 )
 
 from tinykd.compress import (
-    FineTune,
     channel_prune_distill,
     fine_tune,
     magnitude_prune_distill,
     qat_distill,
     weight_sparsity,
 )
-from tinykd.distill import build_loss
+from tinykd.config import CompressionConfig
 from tinykd.export import Int8Artifact
 from tinykd.export.parity import parity_report
 from tinykd.models import build_model, profile_model
+from tinykd.recipe import Distillation, Recipe
 
 FIT_BOARDS = ("nano33ble", "pico")
 
@@ -122,14 +122,15 @@ def fit_lines(rows: list[Row]) -> list[str]:
 def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--student", default="ds_cnn")
-    parser.add_argument("--fine-tune-epochs", type=int, default=3)
-    parser.add_argument("--fine-tune-lr", type=float, default=5e-4)
-    parser.add_argument("--sparsity", type=float, default=0.5)
-    parser.add_argument("--channel-fraction", type=float, default=0.5)
+    defaults = CompressionConfig()  # the run configuration's [compression] defaults
+    parser.add_argument("--fine-tune-epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--fine-tune-lr", type=float, default=defaults.learning_rate)
+    parser.add_argument("--sparsity", type=float, default=defaults.sparsity)
+    parser.add_argument("--channel-fraction", type=float, default=defaults.channel_fraction)
     parser.add_argument(
         "--channel-lr",
         type=float,
-        default=2e-3,
+        default=defaults.channel_learning_rate,
         help="fine-tuning learning rate after channel pruning (re-training a narrower net)",
     )
     parser.set_defaults(epochs=10, seeds=1)
@@ -140,14 +141,13 @@ def main() -> None:
     started = time.monotonic()
     data, teacher = load_bench_data_and_teacher(config)
     kd = config.distillation.losses
-    settings = FineTune(
+    recipe = Recipe(
         epochs=args.fine_tune_epochs,
         batch_size=config.student.batch_size,
         learning_rate=args.fine_tune_lr,
-        losses=tuple(kd),
-        hard_label_weight=config.distillation.hard_label_weight,
         seed=config.seed,
     )
+    under_teacher = Distillation(teacher, kd, config.distillation.hard_label_weight)
     calibration = config.quantization.calibration_samples
     print(f"distilling {config.student.model} for {config.student.epochs} epochs", flush=True)
     distilled = train_student(config, data, config.seed, teacher=teacher, losses=kd)
@@ -157,12 +157,12 @@ def main() -> None:
         measure("PTQ int8", student, student, data, calibration, 0.0),
     ]
     control = _copy(student)
-    tuned = fine_tune(control, data, teacher, settings)
+    tuned = fine_tune(control, data, recipe, under_teacher)
     rows.append(measure("KD fine-tune → PTQ", control, control, data, calibration, tuned.seconds))
-    qat_model, qat = qat_distill(student, data, teacher, settings)
+    qat_model, qat = qat_distill(student, data, recipe, under_teacher)
     rows.append(measure("QAT + KD", qat_model, student, data, calibration, qat.seconds))
     sparse, pruned = magnitude_prune_distill(
-        student, data, teacher, sparsity=args.sparsity, settings=settings
+        student, data, recipe, under_teacher, sparsity=args.sparsity
     )
     rows.append(
         measure(
@@ -174,9 +174,9 @@ def main() -> None:
             pruned.seconds,
         )
     )
-    retrain = dataclasses.replace(settings, learning_rate=args.channel_lr)
+    retrain = dataclasses.replace(recipe, learning_rate=args.channel_lr)
     narrow, narrowed = channel_prune_distill(
-        student, data, teacher, fraction=args.channel_fraction, settings=retrain
+        student, data, retrain, under_teacher, fraction=args.channel_fraction
     )
     rows.append(
         measure(
@@ -207,7 +207,7 @@ def main() -> None:
         f"# Compressing one distilled student\n\n{data.name} ({data.source}): "
         f"{len(data.x_train):,} train / {len(data.x_test):,} test (whole test set for every "
         f"figure). Student {describe(reference)}, distilled for {config.student.epochs} epochs "
-        f"(KD, T = {float(build_loss(**kd[0]).temperature.numpy()):g}); every compressed row fine-tunes that student "
+        f"(KD, T = {float(kd[0].build().temperature.numpy()):g}); every compressed row fine-tunes that student "
         f"under the same teacher for {args.fine_tune_epochs} epochs (lr {args.fine_tune_lr}, "
         f"cosine; {args.channel_lr} after channel pruning); the last row trains the pruned "
         f"architecture from scratch with the student's recipe instead. 1 seed; {minutes:.0f} min on a shared 2-core machine. int8 accuracy in the "

@@ -32,6 +32,7 @@ def digits_model(folder: Path) -> Path:
     from tinykd.compress import convert_int8
     from tinykd.data import load_dataset
     from tinykd.models import build_model
+    from tinykd.recipe import Recipe
     from tinykd.training import SplitData, train
 
     data = load_dataset("digits")
@@ -40,7 +41,7 @@ def digits_model(folder: Path) -> Path:
         data.x_test, data.y_test, data.class_names, "digits", "sklearn",
     )  # fmt: skip
     model = build_model("plain_cnn", split.input_shape, split.num_classes, seed=0)
-    train(model, split, epochs=2, batch_size=64, learning_rate=3e-3, seed=0)
+    train(model, split, Recipe(epochs=2, batch_size=64, learning_rate=3e-3, seed=0))
     path = folder / "digits_cnn.tflite"
     path.write_bytes(
         convert_int8(model, calibration_images=split.x_train, num_calibration_samples=50)

@@ -28,11 +28,12 @@ import statistics
 from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import Recipe, StudentSpec, Supervision, build_strategy
+from tinykd.distill.strategies import build_strategy
 from tinykd.measure import TflmModel
 from tinykd.pipeline import obtain_teacher, prepare_data
 from tinykd.progress import Progress
-from tinykd.training import float_accuracy
+from tinykd.recipe import Distillation, Recipe
+from tinykd.training import ModelSpec, float_accuracy
 
 # (label, registered model, width): ≈5 KB and ≈10 KB int8 .tflite on 28×28 inputs.
 STUDENTS = [
@@ -73,7 +74,7 @@ class Run:
 
 def train_all(args, config, data, teacher) -> dict:
     """runs[(student label, method)] = [Run per seed]."""
-    supervision = Supervision(
+    supervision = Distillation(
         teacher, config.distillation.losses, config.distillation.hard_label_weight
     )
     train_sample = np.random.default_rng(0).permutation(len(data.x_train))
@@ -91,7 +92,7 @@ def train_all(args, config, data, teacher) -> dict:
                 started = time.monotonic()
                 strategy = build_strategy("netaug", learning_rate=args.learning_rate, **params)
                 result = strategy.train(
-                    StudentSpec(model_name, width),
+                    ModelSpec(model_name, width),
                     data,
                     recipe,
                     supervision if with_teacher else None,

@@ -31,6 +31,7 @@ from tinykd.data.text import RatedSentence, Vocabulary, split_indices
 from tinykd.distill import tap_model
 from tinykd.errors import TinyKDError
 from tinykd.progress import Progress
+from tinykd.recipe import Distillation, LossEntry, Recipe
 from tinykd.tasks.comparison import TaskComparison
 from tinykd.tasks.int8_export import export_int8, tflm_predict
 from tinykd.tasks.transformer_layers import TransformerConfig, build_transformer
@@ -241,18 +242,10 @@ def compare(
         len(corpus.vocabulary), data.x_train.shape[1], **(teacher_shape or {})
     )
 
-    def fit(model, epochs, label, **distillation):
+    def fit(model, epochs, label, distillation=None):
         progress.say(f"char LM: training {label}")
-        train(
-            model,
-            data,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            callbacks=[progress.epoch_callback(label)],
-            **distillation,
-        )
+        recipe = Recipe(epochs, batch_size, learning_rate, seed)
+        train(model, data, recipe, distillation, callbacks=[progress.epoch_callback(label)])
         return model_perplexity(model, data.x_test, data.y_test)
 
     teacher = build_transformer(teacher_config, seed=seed)
@@ -266,14 +259,12 @@ def compare(
         student_epochs,
         "scratch student (pruned shape, random weights)",
     )
-    kd = [{"name": "kd", "temperature": temperature}]
+    kd = LossEntry("kd", {"temperature": temperature})
     distilled_perplexity = fit(
         distilled,
         student_epochs,
         "pruned student, recovered by distillation",
-        teacher=teacher,
-        loss_configs=kd,
-        hard_label_weight=hard_label_weight,
+        Distillation(teacher, (kd,), hard_label_weight),
     )
     result = TaskComparison(
         task="character LM, pruned (VADER sentences)",

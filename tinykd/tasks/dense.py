@@ -15,6 +15,7 @@ import numpy as np
 
 from tinykd._keras import keras
 from tinykd.data.composed import ComposedScenes
+from tinykd.recipe import Distillation, LossEntry, Recipe
 from tinykd.registry import Registry
 from tinykd.tasks.int8_export import tflm_predict
 from tinykd.training import SplitData, TrainResult, train
@@ -72,16 +73,16 @@ def train_on_scenes(
         task.name,
         scenes.source,
     )
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    distillation = None
+    if loss_configs:
+        losses = [LossEntry.from_table(table) for table in loss_configs]
+        distillation = Distillation(teacher, losses, hard_label_weight)
     return train(
         model,
         data,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        teacher=teacher if loss_configs else None,
-        loss_configs=list(loss_configs),
-        hard_label_weight=hard_label_weight,
+        recipe,
+        distillation,
         hard_loss=task.hard_loss() if task.hard_loss else None,
         metric=task.metric() if task.metric else None,
     )

@@ -20,6 +20,7 @@ import numpy as np
 
 from tinykd.data.text import TextSplits, Vocabulary, encode_words, words
 from tinykd.progress import Progress
+from tinykd.recipe import Distillation, LossEntry, Recipe
 from tinykd.tasks.comparison import TaskComparison
 from tinykd.tasks.int8_export import export_int8, tflm_predict
 from tinykd.tasks.transformer_layers import TransformerConfig, build_transformer
@@ -142,19 +143,14 @@ def compare(
     teacher_config = classifier_config(len(encoded.vocabulary), sequence_length, "teacher")
     student_config = classifier_config(len(encoded.vocabulary), sequence_length, "student")
 
-    def fit(config, epochs, learning_rate, label="", **distillation):
+    def fit(config, epochs, learning_rate, label="", teacher=None, losses=(), cache=True):
         model = build_transformer(config, seed=seed)
         progress.say(f"text: training {config.name} {label}")
-        train(
-            model,
-            data,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            callbacks=[progress.epoch_callback(config.name)],
-            **distillation,
-        )
+        recipe = Recipe(epochs, batch_size, learning_rate, seed, cache_teacher=cache)
+        entries = [LossEntry.from_table(table) for table in losses]
+        distillation = Distillation(teacher, entries) if losses else None
+        callbacks = [progress.epoch_callback(config.name)]
+        train(model, data, recipe, distillation, callbacks=callbacks)
         return model, float_accuracy(model, data.x_test, data.y_test)
 
     teacher, teacher_accuracy = fit(teacher_config, teacher_epochs, teacher_learning_rate)
@@ -165,8 +161,8 @@ def compare(
         student_epochs,
         student_learning_rate,
         teacher=teacher,
-        loss_configs=losses,
-        cache_teacher=False,  # attention maps of every sentence would take ~0.6 GB
+        losses=losses,
+        cache=False,  # attention maps of every sentence would take ~0.6 GB
         label="(logits + attention + hidden states)",
     )
     result = TaskComparison(
@@ -196,7 +192,7 @@ def compare(
             student_epochs,
             student_learning_rate,
             teacher=teacher,
-            loss_configs=kd_only,
+            losses=kd_only,
             label="(logits only)",
         )
         result.extra["distilled, logits only"] = 100 * accuracy

@@ -16,11 +16,8 @@ from tinykd.distill.strategies import (  # noqa: F401  (register the strategies)
 )
 from tinykd.distill.strategies.base import (
     STRATEGIES,
-    Recipe,
     Strategy,
     StrategyResult,
-    StudentSpec,
-    Supervision,
     build_strategy,
     ensemble_model,
     strategy_parameters,
@@ -30,11 +27,8 @@ from tinykd.distill.strategies.supernet import Supernet
 
 __all__ = [
     "STRATEGIES",
-    "Recipe",
     "Strategy",
     "StrategyResult",
-    "StudentSpec",
-    "Supervision",
     "Supernet",
     "build_strategy",
     "ensemble_model",

@@ -31,6 +31,7 @@ from tinykd.distill.strategies.base import (
     JointTrainer,
     Strategy,
     StrategyResult,
+    fit_joint,
     mean_kl_to_targets,
     require,
 )
@@ -175,7 +176,7 @@ class DeepSupervision(Strategy):
         self.temperature = float(temperature)
         self.feature_weight = float(feature_weight)
 
-    def train(self, student, data, recipe, supervision=None) -> StrategyResult:
+    def train(self, student, data, recipe, supervision=None, callbacks=()) -> StrategyResult:
         model = student.build(data, recipe.seed)
         taps = self.heads or default_head_taps(model)
         if not taps:
@@ -188,6 +189,6 @@ class DeepSupervision(Strategy):
         trainer = DeepSupervisionTrainer(
             model, heads, len(taps), self, self.name, supervision, model
         )
-        seconds = recipe.fit(trainer, data)
+        seconds = fit_joint(trainer, data, recipe, callbacks)
         members = {"student (heads removed)": model}
         return StrategyResult(model=model, members=members, seconds=seconds, epochs=recipe.epochs)
