@@ -24,7 +24,6 @@ from tinykd.models import profile_model  # noqa: E402
 from tinykd.pipeline import obtain_teacher, prepare_data, student_recipe  # noqa: E402
 from tinykd.progress import Progress  # noqa: E402
 from tinykd.recipe import Distillation  # noqa: E402
-from tinykd.tasks.comparison import mean_std as task_mean_std  # noqa: E402
 from tinykd.training import (  # noqa: E402
     ModelSpec,
     SplitData,
@@ -32,6 +31,7 @@ from tinykd.training import (  # noqa: E402
     build_and_train,
     float_accuracy,
 )
+from tinykd_lab.tasks.comparison import mean_std as task_mean_std  # noqa: E402
 
 
 def bench_arguments(description: str) -> argparse.ArgumentParser:

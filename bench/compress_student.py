@@ -35,9 +35,9 @@ from tinykd.compress import (
 )
 from tinykd.config import CompressionConfig
 from tinykd.export import Int8Artifact
-from tinykd.export.parity import parity_report
 from tinykd.models import build_model, profile_model
 from tinykd.recipe import Distillation, Recipe
+from tinykd_lab.parity import parity_report
 
 FIT_BOARDS = ("nano33ble", "pico")
 

@@ -20,10 +20,10 @@ import time
 import tasks_seq
 import tasks_vision
 
-from tinykd.data.text import load_vader_sentences
 from tinykd.progress import Progress
-from tinykd.tasks.comparison import TaskComparison, mean_std, table_row
-from tinykd.tasks.dense import DENSE_TASKS
+from tinykd_lab.data.text import load_vader_sentences
+from tinykd_lab.tasks.comparison import TaskComparison, mean_std, table_row
+from tinykd_lab.tasks.dense import DENSE_TASKS
 
 VISION_TASKS = tuple(DENSE_TASKS.names())  # registered by importing tasks_vision
 TASKS = VISION_TASKS + tasks_seq.TASKS

@@ -114,10 +114,10 @@ LOSS_CONFIGS = {
 
 
 # Losses of the sequence tasks (tinykd/distill/losses/sequence.py) tap attention maps and
-# hidden states of transformers; tests/tasks trains them on their own models.
+# hidden states of transformers; tests/lab/tasks trains them on their own models.
 SEQUENCE_TASK_LOSSES = {"attention_map", "output_l1"}
 # Dense-task losses that need a detection grid or (N, H, W, K) class maps on both sides
-# (tinykd/distill/losses/dense.py); tests/tasks trains them on their own models.
+# (tinykd/distill/losses/dense.py); tests/lab/tasks trains them on their own models.
 DENSE_TASK_LOSSES = {"detection_kd", "map_adversarial"}
 
 

@@ -19,13 +19,13 @@ import numpy as np
 
 from tinykd.errors import TinyKDError
 from tinykd.firmware.protocol import MLPERF_CMD_SIZE
-from tinykd.measure.harness.faults import Fault, FaultInjector
 from tinykd.measure.harness.runner import (
     BoardSession,
     ModelIdentity,
     SessionOptions,
     run_benchmark,
 )
+from tinykd_lab.faults import Fault, FaultInjector
 
 HASH = b"m-tkd-hash-["  # a tkd-info line: 12 bytes, 16 hex digits, "]", CR, LF
 HASH_LINE_END = len(HASH) + 16 + 2  # offset of the LF that ends the hash line

@@ -1,7 +1,7 @@
 """Structured pruning + distillation of a character-level language model (Minitron, small).
 
 The corpus is VADER's 23,703 human-written sentences (tweets, editorial, movie and product
-review snippets; :mod:`tinykd.data.text`), split by sentence into train / validation /
+review snippets; :mod:`tinykd_lab.data.text`), split by sentence into train / validation /
 test and joined with newlines. Characters seen fewer than ``min_count`` times in the
 training text share one "unknown" id.
 
@@ -27,15 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinykd.data.text import RatedSentence, Vocabulary, split_indices
 from tinykd.distill import tap_model
 from tinykd.errors import TinyKDError
 from tinykd.progress import Progress
 from tinykd.recipe import Distillation, LossEntry, Recipe
-from tinykd.tasks.comparison import TaskComparison
-from tinykd.tasks.int8_export import export_int8, tflm_predict
-from tinykd.tasks.transformer_layers import TransformerConfig, build_transformer
 from tinykd.training import SplitData, train
+from tinykd_lab.data.text import RatedSentence, Vocabulary, split_indices
+from tinykd_lab.tasks.comparison import TaskComparison
+from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
+from tinykd_lab.tasks.transformer_layers import TransformerConfig, build_transformer
 
 TEACHER = dict(d_model=128, heads=4, head_dim=32, ffn_dim=512, layers=2)
 PRUNED = dict(d_model=64, heads=2, ffn_dim=128)

@@ -3,7 +3,7 @@
 Both tasks' models are single-input, single-output convolutional nets whose output is a
 map (a detection grid or per-pixel class logits) rather than a class vector; their int8
 outputs come from the TFLM interpreter dequantized to that map
-(:func:`tinykd.tasks.int8_export.tflm_predict`) before the task's own decoding and metric.
+(:func:`tinykd_lab.tasks.int8_export.tflm_predict`) before the task's own decoding and metric.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinykd._keras import keras
-from tinykd.data.composed import ComposedScenes
 from tinykd.recipe import Distillation, LossEntry, Recipe
 from tinykd.registry import Registry
-from tinykd.tasks.int8_export import tflm_predict
 from tinykd.training import SplitData, TrainResult, train
+from tinykd_lab.data.composed import ComposedScenes
+from tinykd_lab.tasks.int8_export import tflm_predict
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A tiny transformer sentiment classifier distilled from a larger one (VADER's rated sentences).
 
-Data: the 23,703 human-rated sentences (:mod:`tinykd.data.text`), near-neutral ones
+Data: the 23,703 human-rated sentences (:mod:`tinykd_lab.data.text`), near-neutral ones
 dropped, words lower-cased into a vocabulary fitted on the training split. Distillation
 follows TinyBERT / MiniLM: soft logits (``kd``), each student layer's attention
 distributions against its mapped teacher layer (``attention_map``, head-mean maps when
@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinykd.data.text import TextSplits, Vocabulary, encode_words, words
 from tinykd.progress import Progress
 from tinykd.recipe import Distillation, LossEntry, Recipe
-from tinykd.tasks.comparison import TaskComparison
-from tinykd.tasks.int8_export import export_int8, tflm_predict
-from tinykd.tasks.transformer_layers import TransformerConfig, build_transformer
 from tinykd.training import SplitData, float_accuracy, train
+from tinykd_lab.data.text import TextSplits, Vocabulary, encode_words, words
+from tinykd_lab.tasks.comparison import TaskComparison
+from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
+from tinykd_lab.tasks.transformer_layers import TransformerConfig, build_transformer
 
 TEACHER = dict(d_model=128, heads=4, head_dim=32, ffn_dim=256, layers=2, dropout=0.1)
 STUDENT = dict(d_model=32, heads=2, head_dim=16, ffn_dim=64, layers=1, dropout=0.1)
