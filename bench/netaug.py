@@ -28,11 +28,11 @@ import statistics
 from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import build_strategy
 from tinykd.measure import TflmModel
 from tinykd.pipeline import obtain_teacher, prepare_data
 from tinykd.progress import Progress
 from tinykd.recipe import Distillation, Recipe
+from tinykd.strategies import build_strategy
 from tinykd.training import ModelSpec, float_accuracy
 
 # (label, registered model, width): ≈5 KB and ≈10 KB int8 .tflite on 28×28 inputs.

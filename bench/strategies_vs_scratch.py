@@ -21,12 +21,12 @@ import statistics
 from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import build_strategy, ensemble_model
 from tinykd.measure import TflmModel
 from tinykd.models import profile_model
 from tinykd.pipeline import prepare_data
 from tinykd.progress import Progress
 from tinykd.recipe import Recipe
+from tinykd.strategies import build_strategy, ensemble_model
 from tinykd.training import ModelSpec, float_accuracy, train
 
 SCRATCH = "scratch"

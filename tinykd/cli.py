@@ -164,7 +164,7 @@ def command_list(args) -> int:
 
         print("\n".join(MODELS.names()))
     elif args.what == "strategies":
-        from tinykd.distill.strategies import STRATEGIES
+        from tinykd.strategies import STRATEGIES
 
         print("\n".join(STRATEGIES.names()))
     else:

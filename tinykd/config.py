@@ -456,7 +456,7 @@ def _check_compression(compression: CompressionConfig, problems: list[str]) -> N
 
 
 def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
-    from tinykd.distill.strategies import STRATEGIES, build_strategy, strategy_parameters
+    from tinykd.strategies import STRATEGIES, build_strategy, strategy_parameters
 
     if not strategy.name:
         if strategy.params or strategy.with_teacher:

@@ -267,7 +267,7 @@ def train_student(
 
 def train_with_strategy(config: RunConfig, data: SplitData, progress: Progress, teacher=None):
     """The configured ``[strategy]`` (born_again, mutual, deep_supervision, netaug) on the student."""
-    from tinykd.distill.strategies import build_strategy
+    from tinykd.strategies import build_strategy
 
     strategy = build_strategy(config.strategy.name, **config.strategy.params)
     supervision = None

@@ -7,14 +7,14 @@ import pytest
 
 from tinykd._keras import keras, tf
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import build_strategy, ensemble_model
-from tinykd.distill.strategies.deep_supervision import HEAD_PREFIX, default_head_taps
-from tinykd.distill.strategies.mutual import MutualTrainer
-from tinykd.distill.strategies.netaug import build_supernet
 from tinykd.errors import TinyKDError
 from tinykd.export.tflite_model import describe_tflite
 from tinykd.measure import TflmModel
 from tinykd.recipe import Distillation, LossEntry, Recipe
+from tinykd.strategies import build_strategy, ensemble_model
+from tinykd.strategies.deep_supervision import HEAD_PREFIX, default_head_taps
+from tinykd.strategies.mutual import MutualTrainer
+from tinykd.strategies.netaug import build_supernet
 from tinykd.training import ModelSpec, float_accuracy, train
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_netaug_loss_is_label_smoothed_and_weight_decay_spares_batch_norm_and_bi
     """One plain SGD step (lr 1, no momentum) with and without weight decay λ: kernels
     differ by exactly λ·w, batch-norm and bias weights not at all; the reported loss is
     cross-entropy against (1 − ε)·one-hot + ε/10, computed here in numpy."""
-    from tinykd.distill.strategies.netaug import NetAugTrainer
+    from tinykd.strategies.netaug import NetAugTrainer
 
     x, y = digits_split.x_train[:32], digits_split.y_train[:32]
     updated = []

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from tinykd._keras import keras, tf
-from tinykd.distill.strategies import Supernet, reestimate_batch_norm
-from tinykd.distill.strategies.netaug import build_supernet
-from tinykd.distill.strategies.supernet import EXPAND, FIXED, WIDTH, flatten_rows
 from tinykd.errors import TinyKDError
+from tinykd.strategies import Supernet, reestimate_batch_norm
+from tinykd.strategies.netaug import build_supernet
+from tinykd.strategies.supernet import EXPAND, FIXED, WIDTH, flatten_rows
 from tinykd.training import ModelSpec
 
 WIDTHS = [1.0, 1.6, 2.2]

@@ -20,14 +20,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from tinykd.distill.strategies.base import (
+from tinykd.recipe import Distillation, LossEntry
+from tinykd.strategies.base import (
     STRATEGIES,
     Strategy,
     StrategyResult,
     ensemble_model,
     require,
 )
-from tinykd.recipe import Distillation, LossEntry
 from tinykd.training import train
 
 # Generation k trains with seed + k·SEED_STEP, so generations start from different weights.

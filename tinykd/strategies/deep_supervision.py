@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from tinykd._keras import keras, tf
 from tinykd.distill.losses import Batch, build_loss
-from tinykd.distill.strategies.base import (
+from tinykd.errors import TinyKDError
+from tinykd.models.builders import BN_MOMENTUM
+from tinykd.strategies.base import (
     STRATEGIES,
     JointTrainer,
     Strategy,
@@ -35,8 +37,6 @@ from tinykd.distill.strategies.base import (
     mean_kl_to_targets,
     require,
 )
-from tinykd.errors import TinyKDError
-from tinykd.models.builders import BN_MOMENTUM
 
 layers = keras.layers
 HEAD_PREFIX = "aux_head"

@@ -8,13 +8,13 @@
 Each returns a plain student model of the configured architecture, ready for int8.
 """
 
-from tinykd.distill.strategies import (  # noqa: F401  (register the strategies)
+from tinykd.strategies import (  # noqa: F401  (register the strategies)
     born_again,
     deep_supervision,
     mutual,
     netaug,
 )
-from tinykd.distill.strategies.base import (
+from tinykd.strategies.base import (
     STRATEGIES,
     Strategy,
     StrategyResult,
@@ -22,8 +22,8 @@ from tinykd.distill.strategies.base import (
     ensemble_model,
     strategy_parameters,
 )
-from tinykd.distill.strategies.batch_norm import reestimate_batch_norm
-from tinykd.distill.strategies.supernet import Supernet
+from tinykd.strategies.batch_norm import reestimate_batch_norm
+from tinykd.strategies.supernet import Supernet
 
 __all__ = [
     "STRATEGIES",

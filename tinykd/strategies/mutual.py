@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from tinykd._keras import keras, tf
 from tinykd.distill.losses import Batch, build_loss
-from tinykd.distill.strategies.base import (
+from tinykd.strategies.base import (
     STRATEGIES,
     JointTrainer,
     Strategy,

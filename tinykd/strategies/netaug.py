@@ -42,7 +42,7 @@ import numpy as np
 
 from tinykd._keras import keras, tf
 from tinykd.distill.distiller import is_label_distribution
-from tinykd.distill.strategies.base import (
+from tinykd.strategies.base import (
     STRATEGIES,
     JointTrainer,
     Strategy,
@@ -50,8 +50,8 @@ from tinykd.distill.strategies.base import (
     fit_joint,
     require,
 )
-from tinykd.distill.strategies.batch_norm import reestimate_batch_norm
-from tinykd.distill.strategies.supernet import EXPAND, WIDTH, Supernet
+from tinykd.strategies.batch_norm import reestimate_batch_norm
+from tinykd.strategies.supernet import EXPAND, WIDTH, Supernet
 from tinykd.training import ModelSpec, SplitData
 
 SEED_STEP = 1000
