@@ -150,7 +150,6 @@ class DataConfig:
 
     def augmentation(self):
         """The training views every model of the run gets (None without augmentation)."""
-
         if not self.augment:
             return None
         return Augmentation(
@@ -306,6 +305,12 @@ def _matches(value, expected) -> bool:
     return isinstance(value, expected) if isinstance(expected, type) else True
 
 
+def _did_you_mean(value: str, known, prefix: str = "") -> str:
+    """`` (did you mean 'x'?)`` for the known name closest to ``value``, or nothing."""
+    close = difflib.get_close_matches(str(value), list(known), n=1)
+    return f" (did you mean {prefix + close[0]!r}?)" if close else ""
+
+
 def _value_problem(value, metadata) -> str | None:
     """Why a well-typed value is still out of its field's range or choices (None if fine)."""
     items = value if isinstance(value, list) else [value]
@@ -321,9 +326,7 @@ def _value_problem(value, metadata) -> str | None:
     names = metadata.get("choices")
     if names is not None and value not in names():
         known = names()
-        close = difflib.get_close_matches(str(value), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown name {value!r}{hint}; known: {', '.join(known)}"
+        return f"unknown name {value!r}{_did_you_mean(value, known)}; known: {', '.join(known)}"
     return None
 
 
@@ -335,8 +338,7 @@ def _build_section(cls, table: dict, path: str, problems: list[str]):
     for key, value in table.items():
         where = f"{path}{key}"
         if key not in hints:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f" (did you mean '{path}{close[0]}'?)" if close else ""
+            hint = _did_you_mean(key, names, path)
             problems.append(f"{where}: unknown key{hint}; allowed: {', '.join(names)}")
             continue
         expected = hints[key]
@@ -390,8 +392,7 @@ def _unknown_keys(table: dict, allowed, where: str, what: str) -> list[str]:
     problems = []
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = _did_you_mean(key, sorted(allowed))
             problems.append(f"{where}.{key}: {what}{hint}; allowed: {', '.join(sorted(allowed))}")
     return problems
 
@@ -407,8 +408,7 @@ def _loss_entry(table: dict, where: str, problems: list[str]) -> LossEntry | Non
         )
         return None
     if name not in LOSSES:
-        close = difflib.get_close_matches(name, LOSSES.names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = _did_you_mean(name, LOSSES.names())
         problems.append(
             f"{where}.name: unknown loss {name!r}{hint}; known: {', '.join(LOSSES.names())}"
         )
@@ -463,8 +463,7 @@ def _check_strategy(strategy: StrategyConfig, problems: list[str]) -> None:
             problems.append(f"strategy.name: missing; one of {', '.join(STRATEGIES.names())}")
         return
     if strategy.name not in STRATEGIES:
-        close = difflib.get_close_matches(strategy.name, STRATEGIES.names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = _did_you_mean(strategy.name, STRATEGIES.names())
         problems.append(
             f"strategy.name: unknown strategy {strategy.name!r}{hint}; "
             f"known: {', '.join(STRATEGIES.names())}"

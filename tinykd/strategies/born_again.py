@@ -9,8 +9,8 @@ generation k − 1, or with ``ensemble = true`` the mean logits of generations 1
 
 ``temperature`` defaults to 1: the paper's students learn from the previous generation's
 plain softmax output (its objective has no temperature), and tinykd's own sweep on
-Fashion-MNIST (``bench/kd_sweep.py``, the README's "Distillation does not beat scratch
-here" table) shows a higher T hurting a capacity-limited student. It
+Fashion-MNIST (``bench/kd_sweep.py``, quoted in the README's distillation section) shows
+a higher T hurting a capacity-limited student. It
 differs on purpose from the ``kd`` loss's general default (T = 4); ``temperature = 4``
 gives tinykd's earlier born-again setting.
 """
