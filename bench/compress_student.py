@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from bench_json import RESULTS, write_results
 from common import (
     bench_arguments,
     bench_config,
@@ -102,6 +105,25 @@ def measure(step, model, architecture, data, calibration, seconds, quantize=True
     return row
 
 
+def report_table(summary: dict) -> str:
+    """The Markdown table the README quotes (built from the JSON, so the two agree)."""
+    lines = [
+        "| step | float acc % | int8 acc % (TFLM) | .tflite bytes | gzip bytes | arena bytes "
+        "| MACs | params | TFLM=LiteRT | max LSB | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary["rows"]:
+        int8 = "—" if row["int8_accuracy"] is None else f"{100 * row['int8_accuracy']:.2f}"
+        agreement = "—" if row["agreement"] is None else f"{100 * row['agreement']:.2f} %"
+        lsb = "—" if row["max_lsb"] is None else str(row["max_lsb"])
+        lines.append(
+            f"| {row['step']} | {100 * row['float_accuracy']:.2f} | {int8} "
+            f"| {row['tflite_bytes']:,} | {row['gzip_bytes']:,} | {row['arena_bytes']:,} "
+            f"| {row['macs']:,} | {row['params']:,} | {agreement} | {lsb} | {row['seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def fit_lines(rows: list[Row]) -> list[str]:
     """Fits-the-board check of every int8 row on a few boards."""
     from tinykd.boards import load_board
@@ -133,8 +155,15 @@ def main() -> None:
         default=defaults.channel_learning_rate,
         help="fine-tuning learning rate after channel pruning (re-training a narrower net)",
     )
+    parser.add_argument(
+        "--output",
+        help="results file (default bench/results/compress_student.json; --quick: a temporary one)",
+    )
     parser.set_defaults(epochs=10, seeds=1)
     args = parser.parse_args()
+    if args.output is None:  # a smoke run never replaces the committed figures
+        folder = Path(tempfile.mkdtemp(prefix="tinykd-compress-")) if args.quick else RESULTS
+        args.output = str(folder / "compress_student.json")
     config = bench_config(args, **{"student.model": f'"{args.student}"'})
     if args.quick:
         args.fine_tune_epochs = 1
@@ -217,20 +246,11 @@ def main() -> None:
     )
     teacher_accuracy = float_accuracy(teacher, data.x_test, data.y_test)
     print(f"Teacher: {describe(teacher)}, float {100 * teacher_accuracy:.2f} %.\n")
-    print(
-        "| step | float acc % | int8 acc % (TFLM) | .tflite bytes | gzip bytes | arena bytes "
-        "| MACs | params | TFLM=LiteRT | max LSB | train s |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        int8 = "—" if row.int8_accuracy is None else f"{100 * row.int8_accuracy:.2f}"
-        agreement = "—" if row.agreement is None else f"{100 * row.agreement:.2f} %"
-        lsb = "—" if row.max_lsb is None else str(row.max_lsb)
-        print(
-            f"| {row.step} | {100 * row.float_accuracy:.2f} | {int8} | {row.tflite_bytes:,} "
-            f"| {row.gzip_bytes:,} | {row.arena_bytes:,} | {row.macs:,} | {row.params:,} "
-            f"| {agreement} | {lsb} | {row.seconds:.0f} |"
-        )
+    figures = {
+        "teacher": {"model": describe(teacher), "float_test": teacher_accuracy},
+        "rows": [{k: v for k, v in vars(row).items() if k != "artifact"} for row in rows],
+    }
+    print(report_table(write_results(args.output, figures)))
     ptq_loss = rows[0].float_accuracy - rows[1].int8_accuracy
     qat_gain = rows[3].int8_accuracy - rows[1].int8_accuracy
     control_gain = rows[2].int8_accuracy - rows[1].int8_accuracy
