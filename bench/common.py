@@ -69,7 +69,7 @@ def bench_config(args, **overrides) -> RunConfig:
         settings = ['data.dataset="digits"', "student.epochs=2", "teacher.epochs=2"]
         args.seeds = 1
     settings += [f"{key}={value}" for key, value in overrides.items()] + list(args.set)
-    from tinykd.cli import demo_config_path
+    from tinykd.commands.run import demo_config_path
 
     return load_config(demo_config_path(), settings)
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_json import RESULTS, write_results  # noqa: E402
 
-from tinykd.firmware.emulator import start_emulator_process, stop_process  # noqa: E402
+from tinykd.measure.devices.host_device import start_emulator_process, stop_process  # noqa: E402
 from tinykd.measure.harness.benchmark import model_from_file  # noqa: E402
 from tinykd.measure.harness.client import Timeouts  # noqa: E402
 from tinykd.measure.harness.runner import SessionOptions  # noqa: E402

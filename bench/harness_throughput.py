@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinykd.firmware.emulator import start_emulator_process  # noqa: E402
+from tinykd.measure.devices.host_device import start_emulator_process  # noqa: E402
 from tinykd.measure.harness.benchmark import model_from_file  # noqa: E402
 from tinykd.measure.harness.runner import (  # noqa: E402
     BoardSession,

@@ -19,15 +19,20 @@ seconds per epoch (first epoch, which traces the graph, left out) relative to pl
 
 python bench/netaug.py                 # the full table: Fashion-MNIST, 3 seeds, 30 epochs
 python bench/netaug.py --quick         # smoke run on digits (< 3 min on 2 idle cores)
+python bench/netaug.py --students 0 2  # only the ≈5 KB plain and ≈7 KB inverted-bottleneck rows
+
+Figures go to bench/results/netaug.json (``--output``): every run's numbers and curves.
 """
 
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
+from tinykd.io import write_json_atomic
 from tinykd.measure import TflmModel
 from tinykd.pipeline import obtain_teacher, prepare_data
 from tinykd.progress import Progress
@@ -51,6 +56,7 @@ METHODS = {  # name: (strategy parameters, with the teacher)
     NETAUG_KD: ({}, True),
 }
 TRAIN_ACCURACY_SAMPLES = 5000
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class Run:
@@ -70,6 +76,19 @@ class Run:
         self.epoch_seconds = statistics.mean(epochs[1:] if len(epochs) > 1 else epochs)
         self.history = result.details["history"]
         self.modes = result.details["modes"]
+
+    def figures(self) -> dict:
+        """The JSON record of this run (accuracies as fractions)."""
+        return {
+            "params": self.params,
+            "tflite_bytes": self.tflite_bytes,
+            "int8_test": self.int8,
+            "float_train": self.float_train,
+            "float_test": self.float_test,
+            "epoch_seconds": self.epoch_seconds,
+            "history": {key: [float(v) for v in values] for key, values in self.history.items()},
+            "modes": list(self.modes),
+        }
 
 
 def train_all(args, config, data, teacher) -> dict:
@@ -163,16 +182,41 @@ def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--learning-rate", type=float, default=0.05, help="SGD peak rate")
     parser.add_argument("--test-limit", type=int, default=0, help="0 = the whole test set")
+    parser.add_argument(
+        "--students", type=int, nargs="+", help="indices into STUDENTS (default: all of them)"
+    )
+    parser.add_argument("--output", default=str(RESULTS / "netaug.json"))
     parser.set_defaults(epochs=30)
     args = parser.parse_args()
-    args.students = QUICK_STUDENTS if args.quick else STUDENTS
+    if args.quick:
+        args.students = QUICK_STUDENTS
+    else:
+        args.students = [STUDENTS[i] for i in args.students] if args.students else STUDENTS
     config = bench_config(args, **{"data.test_limit": args.test_limit})
     started = time.monotonic()
     progress = Progress()
     data = prepare_data(config, progress)
-    teacher, _ = obtain_teacher(config, data, progress)
+    teacher = obtain_teacher(config, data, progress).model
     runs = train_all(args, config, data, teacher)
-    print_tables(args, config, data, runs, time.monotonic() - started)
+    wall_seconds = time.monotonic() - started
+    print_tables(args, config, data, runs, wall_seconds)
+    write_json_atomic(
+        Path(args.output),
+        {
+            "dataset": data.name,
+            "train_images": len(data.x_train),
+            "test_images": len(data.x_test),
+            "epochs": config.student.epochs,
+            "seeds": args.seeds,
+            "learning_rate": args.learning_rate,
+            "wall_seconds": wall_seconds,
+            "runs": [
+                {"student": label, "method": method, "seed": seed, **run.figures()}
+                for (label, method), seed_runs in runs.items()
+                for seed, run in enumerate(seed_runs)
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

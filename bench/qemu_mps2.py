@@ -22,10 +22,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tinykd.boards import load_board  # noqa: E402
+from tinykd.commands.bench import load_bench_data  # noqa: E402
 from tinykd.export import Int8Artifact  # noqa: E402
-from tinykd.firmware.qemu_bench import run_emulated  # noqa: E402
 from tinykd.firmware.tflm_library import find_tflm_tree  # noqa: E402
-from tinykd.measure.harness.benchmark import load_bench_data  # noqa: E402
+from tinykd.measure.qemu_run import run_in_qemu  # noqa: E402
 from tinykd.measure.tflm import TflmModel  # noqa: E402
 from tinykd.progress import Progress  # noqa: E402
 
@@ -60,7 +60,7 @@ def main() -> None:
         label, _, folder = item.partition("=")
         tree = find_tflm_tree(folder)
         started = time.monotonic()
-        result = run_emulated(
+        result = run_in_qemu(
             board,
             artifact,
             inputs,

@@ -22,11 +22,11 @@ from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
 from tinykd.measure import TflmModel
-from tinykd.models import profile_model
+from tinykd.models import ensemble_model, profile_model
 from tinykd.pipeline import prepare_data
 from tinykd.progress import Progress
 from tinykd.recipe import Recipe
-from tinykd.strategies import build_strategy, ensemble_model
+from tinykd.strategies import build_strategy
 from tinykd.training import ModelSpec, float_accuracy, train
 
 SCRATCH = "scratch"

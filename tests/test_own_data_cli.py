@@ -21,7 +21,7 @@ def _png_folder(root, sizes: dict):
 
 
 def test_bench_data_from_an_image_folder_is_resized_to_the_model_input(tmp_path):
-    from tinykd.measure.harness.benchmark import load_bench_data
+    from tinykd.commands.bench import load_bench_data
 
     root = _png_folder(tmp_path / "folder", {"cat": 5, "dog": 5})
     data = load_bench_data(
@@ -37,8 +37,9 @@ def test_bench_data_from_an_image_folder_is_resized_to_the_model_input(tmp_path)
 
 
 def test_bench_data_from_an_npz_and_the_errors(tmp_path, tiny_int8_model, digits):
+    from tinykd.commands.bench import load_bench_data
     from tinykd.export import Int8Artifact
-    from tinykd.measure.harness.benchmark import BenchModel, load_bench_data
+    from tinykd.measure.harness.benchmark import BenchModel
 
     path = tmp_path / "mine.npz"
     np.savez(

@@ -29,6 +29,13 @@ TICK_UNITS = {
     "icount": "instructions",  # QEMU -icount: one tick per executed instruction
     "host": "us",  # the host's monotonic clock (emulated board)
 }
+# How tinykd reaches a board (``device`` in its profile; ``tinykd.measure.devices``):
+DEVICE_KINDS = {
+    "serial": "a board on a serial port: flashed, then benchmarked through the port",
+    "host": "the emulated board: the firmware core compiled for this computer, the TFLM "
+    "interpreter behind it, latency estimated from the profile",
+    "qemu": "the firmware built for the board's CPU and run in QEMU (instructions counted)",
+}
 DWT_CPUS = {"cortex-m3", "cortex-m4", "cortex-m4f", "cortex-m7"}
 _USB_ID = re.compile(r"^[0-9A-F]{4}:[0-9A-F]{4}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -87,6 +94,7 @@ class Board:
     reserved_flash_bytes: int  # bootloader, framework, TFLM kernels, the core
     baud: int
     usb_ids: tuple[str, ...]  # "VID:PID", upper-case hex
+    device: str  # one of DEVICE_KINDS: how tinykd runs and reaches the board
     cycle_counter: str
     cycles_per_mac: Mapping[str, float]  # TFLite op name (lower case) or "default"
     arduino: ArduinoTarget | None = None
@@ -108,10 +116,6 @@ class Board:
     def usable_flash_bytes(self) -> int:
         return self.flash_bytes - self.reserved_flash_bytes
 
-    @property
-    def is_emulated(self) -> bool:
-        return self.cycle_counter == "host"
-
     def project_kinds(self) -> list[str]:
         """Firmware project kinds this board can be rendered as, preferred first."""
         kinds = []
@@ -119,9 +123,9 @@ class Board:
             kinds.append("arduino")
         if self.esp_idf:
             kinds.append("esp-idf")
-        if self.is_emulated:
+        if self.device == "host":
             kinds.append("host")
-        if self.qemu:
+        if self.device == "qemu":
             kinds.append("qemu")
         return kinds
 
@@ -284,6 +288,7 @@ def parse_board(data: dict, name: str, source: Path | None = None) -> Board:
             reserved_flash_bytes=table.get("reserved_flash_bytes", int),
             baud=table.positive("baud"),
             usb_ids=table.strings("usb_ids", ()),
+            device=table.choice("device", DEVICE_KINDS),
             cycle_counter=table.choice("cycle_counter", TICK_UNITS),
             notes=table.get("notes", str, ""),
             cycles_per_mac=_cycles_per_mac(table.section("cycles_per_mac")),
@@ -324,6 +329,12 @@ def _check_consistency(board: Board, where: str) -> None:
         raise TinyKDError(
             f"{where}: cycle_counter 'icount' (instructions under QEMU) and a [qemu] table go "
             "together."
+        )
+    if (board.device == "qemu") != (board.qemu is not None):
+        raise TinyKDError(f"{where}: device 'qemu' and a [qemu] table go together.")
+    if (board.device == "host") != (board.cycle_counter == "host"):
+        raise TinyKDError(
+            f"{where}: device 'host' (the emulated board) and cycle_counter 'host' go together."
         )
     if not board.project_kinds():
         raise TinyKDError(

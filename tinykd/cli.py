@@ -1,35 +1,19 @@
-"""The ``tinykd`` command line: one subcommand per pipeline stage, plus ``demo``.
+"""The ``tinykd`` command line: the argument parser, and one call per subcommand.
 
-Every command reports a user-fixable problem as one ``error:`` line (exit status 2), never
-a traceback; ``TINYKD_DEBUG=1`` shows the traceback too.
+Each subcommand is a plain function in ``tinykd.commands``; this module only parses the
+arguments and calls it. Every command reports a user-fixable problem as one ``error:``
+line (exit status 2), never a traceback; ``TINYKD_DEBUG=1`` shows the traceback too.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from importlib import resources
-from pathlib import Path
 
 from tinykd import __version__
+from tinykd.commands import bench, emulate, firmware, run, train_and_flash
 from tinykd.errors import TinyKDError
-
-# Commands contributed by other stages: modules with ``add_parsers(subparsers)``.
-COMMAND_MODULES: list[str] = ["tinykd.firmware.cli_commands", "tinykd.measure.harness.cli"]
-
-QUICK_OVERRIDES = [
-    "data.train_limit=6000",
-    "data.test_limit=2000",
-    "teacher.epochs=4",
-    "student.epochs=6",
-    # Function matching (the demo's distillation) needs a patient schedule; six epochs of a
-    # smoke run keep the hard labels too, or the distilled student trails far behind.
-    "distillation.hard_label_weight=1.0",
-]
-# The demo's views shift up to 2 pixels of a 28×28 image; digits are 8×8.
-DIGITS_DEMO_OVERRIDES = ["data.max_shift=1"]
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,127 +37,20 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (overrides seed)")
 
 
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _overrides(args) -> list[str]:
-    overrides = list(args.set)
-    if args.data:
-        from tinykd.data.sources import own_data_format
-
-        overrides.append(f"data.path={_toml_string(str(Path(args.data).resolve()))}")
-        if not args.dataset:
-            overrides.append(f"data.dataset={_toml_string(own_data_format(args.data))}")
-    if args.dataset:
-        overrides.append(f"data.dataset={args.dataset!r}".replace("'", '"'))
-    if args.out:
-        overrides.append(f'output.dir="{args.out}"')
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    return overrides
-
-
-def demo_config_path() -> Path:
-    return Path(str(resources.files("tinykd") / "configs" / "demo.toml"))
-
-
-def _fashion_mnist_available() -> bool:
-    from tinykd.data.sources import FASHION_MNIST_FILES, _fashion_mnist_dirs
-
-    return any(
-        all((d / f).exists() for f in FASHION_MNIST_FILES.values()) for d in _fashion_mnist_dirs()
+    return run.config_overrides(
+        args.set, dataset=args.dataset, data=args.data, out=args.out, seed=args.seed
     )
 
 
-def command_run(args, *, demo: bool = False) -> int:
-    from tinykd.config import load_config
-    from tinykd.pipeline import arena_note, results_table, run_distillation, write_run
-    from tinykd.progress import Progress
-
-    overrides = QUICK_OVERRIDES if getattr(args, "quick", False) else []
-    notes = []
-    if demo and not args.dataset and not _fashion_mnist_available():
-        overrides = [*overrides, 'data.dataset="digits"']
-        notes.append(
-            "Fashion-MNIST is not installed (sudo apt-get install dataset-fashion-mnist); "
-            "this demo ran on scikit-learn's digits instead."
-        )
-        print(f"note: {notes[-1]}", flush=True)
-    if demo and (args.dataset == "digits" or 'data.dataset="digits"' in overrides):
-        overrides = [*overrides, *DIGITS_DEMO_OVERRIDES]
-    overrides = [*overrides, *_overrides(args)]  # the user's last: they win
-    config_path = args.config or (demo_config_path() if demo else None)
-    config = load_config(config_path, overrides)
-    progress = Progress()
-    teacher_limit = 2000 if demo else None
-    data, rows, run_notes = run_distillation(config, progress, teacher_int8_limit=teacher_limit)
-    out_dir = write_run(Path(config.output.dir), config, data, rows, notes + run_notes)
-    print()
-    print(results_table(rows))
-    print(arena_note(rows))
-    for note in notes + run_notes:
-        print(f"note: {note}")
-    print(f"\nWrote {out_dir}/ (report.md, report.json, *.tflite, *_c/ C sources)")
-    return 0
-
-
-def command_export(args) -> int:
-    from tinykd.export import Int8Artifact, write_model_folder
-
-    path = Path(args.tflite)
-    if not path.exists():
-        raise TinyKDError(f"{path} does not exist.")
-    if not path.is_file():
-        found = sorted(path.glob("*.tflite"))
-        hint = f" (it holds {', '.join(p.name for p in found[:4])})" if found else ""
-        raise TinyKDError(f"{path} is a directory; give the path of a .tflite file{hint}.")
-    labels, origin = run_labels(path), "report.json of its run"
-    if args.labels:
-        labels, origin = args.labels.split(","), "--labels"
-    artifact = Int8Artifact(
-        path.read_bytes(), name=path.stem, labels=labels, extra_margin=args.arena_margin
+def _run(args, *, demo: bool = False) -> int:
+    return run.run(
+        args.config,
+        _overrides(args),
+        demo=demo,
+        quick=getattr(args, "quick", False),
+        dataset=args.dataset,
     )
-    if labels is None:
-        origin = "output indices (no --labels)"
-    named = ", ".join(f"{index}={name}" for index, name in enumerate(artifact.labels))
-    print(f"labels ({origin}): {named}")
-    folder = write_model_folder(artifact, args.out)
-    print(
-        f"Wrote the model folder {folder} (C sources, model.tflite, artifact.json): "
-        f"{artifact.arena.describe()}; operators {', '.join(artifact.operators)}"
-    )
-    return 0
-
-
-def run_labels(tflite_path: Path) -> list[str] | None:
-    """The class labels a run wrote beside its .tflite (report.json), if any."""
-    import json
-
-    report = tflite_path.parent / "report.json"
-    try:
-        labels = json.loads(report.read_text())["dataset"]["labels"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return [str(label) for label in labels] if isinstance(labels, list) and labels else None
-
-
-def command_list(args) -> int:
-    if args.what == "models":
-        from tinykd.models import MODELS
-
-        print("\n".join(MODELS.names()))
-    elif args.what == "strategies":
-        from tinykd.strategies import STRATEGIES
-
-        print("\n".join(STRATEGIES.names()))
-    else:
-        from tinykd.distill import LOSSES
-
-        for name in LOSSES.names():
-            summary = (LOSSES.get(name).__doc__ or "").strip().splitlines()[0]
-            print(f"{name:20s} {summary}")
-    return 0
 
 
 # What Ctrl-C leaves behind, per command (said only where it is true).
@@ -199,11 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--quick", action="store_true", help="small subset and few epochs (about 2 minutes)"
     )
-    demo.set_defaults(handler=lambda args: command_run(args, demo=True))
+    demo.set_defaults(handler=lambda args: _run(args, demo=True))
 
-    run = sub.add_parser("run", help="the same pipeline from a run configuration file")
-    _add_config_arguments(run)
-    run.set_defaults(handler=command_run)
+    run_parser = sub.add_parser("run", help="the same pipeline from a run configuration file")
+    _add_config_arguments(run_parser)
+    run_parser.set_defaults(handler=_run)
 
     export = sub.add_parser(
         "export", help=".tflite → C arrays, op resolver and model settings for TFLM"
@@ -221,15 +98,234 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="bytes added to the arena policy's margin (10 %% of the measured minimum, at least 512)",
     )
-    export.set_defaults(handler=command_export)
+    export.set_defaults(
+        handler=lambda args: run.export(
+            args.tflite, args.out, labels=args.labels, arena_margin=args.arena_margin
+        )
+    )
 
     listing = sub.add_parser("list", help="registered models or distillation losses")
     listing.add_argument("what", choices=["models", "losses", "strategies"])
-    listing.set_defaults(handler=command_list)
+    listing.set_defaults(handler=lambda args: run.list_registered(args.what))
 
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_parsers(sub)
+    _add_firmware_parsers(sub)
+    _add_emulate_parser(sub)
+    _add_bench_parser(sub)
     return parser
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--model-dir", help="generated model files (tinykd export --out, or a run's *_c/)"
+    )
+    source.add_argument("--tflite", help="an int8 .tflite (model files are generated)")
+    parser.add_argument("--labels", help="with --tflite: comma-separated class labels")
+
+
+def _add_tool_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tool", choices=["arduino-cli", "platformio", "idf.py"], help="default: first installed"
+    )
+
+
+def _render(args) -> int:
+    artifact = firmware.model_artifact(
+        model_dir=args.model_dir, tflite=args.tflite, labels=args.labels
+    )
+    return firmware.render(args.board, artifact, args.out, kind=args.kind)
+
+
+def _add_firmware_parsers(sub) -> None:
+    boards = sub.add_parser(
+        "boards", help="board profiles and the attached boards (USB VID:PID), or show one"
+    )
+    boards.add_argument("name", nargs="?")
+    boards.set_defaults(handler=lambda args: firmware.boards(args.name))
+
+    render = sub.add_parser("render", help="write a firmware project for a board into a new folder")
+    _add_model_arguments(render)
+    render.add_argument("--board", required=True)
+    render.add_argument("--out", required=True, help="new folder for the project")
+    render.add_argument(
+        "--kind", choices=["arduino", "esp-idf", "host"], help="default: the board's first"
+    )
+    render.set_defaults(handler=_render)
+
+    build = sub.add_parser(
+        "build", help="compile a rendered project (arduino-cli, PlatformIO or idf.py)"
+    )
+    build.add_argument("project")
+    _add_tool_argument(build)
+    build.add_argument("--tflm-tree", help="host projects: a tflite-micro tree (else TFLM_DIR)")
+    build.set_defaults(
+        handler=lambda args: firmware.build(args.project, tool=args.tool, tflm_tree=args.tflm_tree)
+    )
+
+    flash = sub.add_parser("flash", help="upload a built project to its board")
+    flash.add_argument("project")
+    flash.add_argument("--port", default="auto", help="serial device, or auto (by USB VID:PID)")
+    _add_tool_argument(flash)
+    flash.set_defaults(
+        handler=lambda args: firmware.flash(args.project, port=args.port, tool=args.tool)
+    )
+
+    one = sub.add_parser(
+        "train-and-flash",
+        help="distill → int8 → export → fit check → render → build → flash, in one command",
+    )
+    one.add_argument("--config", required=True, help="run configuration (TOML)")
+    one.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    one.add_argument("--board", required=True)
+    one.add_argument("--port", default="auto", help="serial device, or auto (by USB VID:PID)")
+    one.add_argument("--no-flash", action="store_true", help="stop after building")
+    one.add_argument("--no-bench", action="store_true", help="stop after flashing")
+    one.add_argument("--kind", choices=["arduino", "esp-idf", "host"])
+    _add_tool_argument(one)
+    one.set_defaults(
+        handler=lambda args: train_and_flash.train_and_flash(
+            args.config,
+            args.set,
+            args.board,
+            port=args.port,
+            flash=not args.no_flash,
+            benchmark=not args.no_bench,
+            kind=args.kind,
+            tool=args.tool,
+        )
+    )
+
+
+def _add_emulate_parser(sub) -> None:
+    emulated = sub.add_parser(
+        "emulate",
+        help="an emulated board: the firmware core on the host, TFLM behind it, on a socket or pty",
+    )
+    emulated.add_argument("--model", required=True, help="int8 .tflite the emulated board runs")
+    emulated.add_argument(
+        "--board", default="emulated", help="board profile (latency model, memory)"
+    )
+    where = emulated.add_mutually_exclusive_group()
+    where.add_argument(
+        "--listen",
+        default=emulate.DEFAULT_LISTEN,
+        help="socket://HOST:PORT to listen on (port 0: any free port)",
+    )
+    where.add_argument("--pty", action="store_true", help="a pseudo-terminal instead of a socket")
+    emulated.add_argument(
+        "--baud", type=int, help="pace the link at this baud rate (default: the board's)"
+    )
+    emulated.add_argument(
+        "--no-pacing",
+        action="store_true",
+        help="move bytes and run inferences as fast as the host can (device time then runs "
+        "ahead of real time)",
+    )
+    emulated.add_argument("--labels", help="comma-separated class labels")
+    emulated.add_argument("--name", help="model name the device reports (default: the file name)")
+    emulated.add_argument(
+        "--qemu",
+        action="store_true",
+        help="the firmware built for a Cortex-M4 and run in QEMU (board mps2_an386 unless "
+        "--board names another QEMU board)",
+    )
+    emulated.add_argument("--tflm-dir", help="with --qemu: TFLM source tree (default: $TFLM_DIR)")
+    emulated.set_defaults(
+        handler=lambda args: emulate.emulate(
+            args.model,
+            board=args.board,
+            listen=args.listen,
+            pty=args.pty,
+            baud=args.baud,
+            pacing=not args.no_pacing,
+            labels=args.labels,
+            name=args.name,
+            qemu=args.qemu,
+            tflm_dir=args.tflm_dir,
+        )
+    )
+
+
+def _bench(args) -> int:
+    fields = {name: getattr(args, name) for name in bench.BenchRequest.__dataclass_fields__}
+    return bench.bench(bench.BenchRequest(**{**fields, "port": args.port or []}))
+
+
+def _add_bench_parser(sub) -> None:
+    parser = sub.add_parser(
+        "bench",
+        help="benchmark a model on boards (or the emulated board): accuracy, latency, memory",
+    )
+    models = parser.add_mutually_exclusive_group(required=True)
+    models.add_argument("--run", help="run folder of tinykd demo/run (student and teacher .tflite)")
+    models.add_argument("--model", help="int8 .tflite to benchmark")
+    parser.add_argument(
+        "--student", default="distilled", help="which student of --run (default distilled)"
+    )
+    parser.add_argument("--teacher", help="teacher .tflite (with --model)")
+    parser.add_argument(
+        "--dataset",
+        help="fashion_mnist, digits, npz or image_folder (default: the run's; fashion_mnist "
+        "with --model; npz or image_folder when --data is given)",
+    )
+    parser.add_argument(
+        "--data",
+        help="your own data: an .npz (x_test/y_test, else a held-out 20%% per class) or an "
+        "image folder (one sub-folder per class, resized to the model's input)",
+    )
+    parser.add_argument("--limit", type=int, help="only the first N test samples")
+    devices = parser.add_mutually_exclusive_group(required=True)
+    devices.add_argument(
+        "--port", action="append", help="pyserial URL or port; repeat for several boards"
+    )
+    devices.add_argument(
+        "--all", action="store_true", help="every attached board, one worker per port"
+    )
+    devices.add_argument(
+        "--emulate", action="store_true", help="start emulated boards for the models"
+    )
+    parser.add_argument("--teacher-port", help="device running the teacher (benchmarked too)")
+    parser.add_argument("--board", help="board profile (default: what the device or USB id says)")
+    parser.add_argument(
+        "--baud", type=int, help="baud rate (default: the board profile's, else 115200)"
+    )
+    devices.add_argument(
+        "--qemu",
+        action="store_true",
+        help="the model's firmware built for a Cortex-M4 and run in QEMU (board mps2_an386 "
+        "unless --board names another QEMU board; TFLM tree from --tflm-dir or $TFLM_DIR)",
+    )
+    parser.add_argument("--tflm-dir", help="with --qemu: TFLM source tree (default: $TFLM_DIR)")
+    parser.add_argument("--no-pacing", action="store_true", help="with --emulate: unpaced link")
+    parser.add_argument("--transport", choices=["auto", "binary", "hex"], default="auto")
+    parser.add_argument(
+        "--no-verify-input",
+        dest="verify_input",
+        action="store_false",
+        help="hex transport: do not read each input back with db print (faster, but a "
+        "corrupted input then gives a wrong answer unnoticed)",
+    )
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=300.0,
+        help="with --emulate: seconds an emulated board may take to start",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=3, help="attempts after the first, per sample"
+    )
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    parser.add_argument(
+        "--infer-timeout", type=float, default=20.0, help="seconds for one inference"
+    )
+    parser.add_argument("--elf", help="the firmware's ELF file: flash and static RAM of the build")
+    parser.add_argument(
+        "--out", default=bench.DEFAULT_OUT, help=f"report folder (default {bench.DEFAULT_OUT})"
+    )
+    parser.add_argument("--no-plots", action="store_true")
+    parser.set_defaults(handler=_bench)
 
 
 def main(argv: list[str] | None = None) -> int:

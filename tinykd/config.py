@@ -170,6 +170,10 @@ class TeacherConfig:
     batch_size: int = _batch_size()
     learning_rate: float = _learning_rate(1e-3)
     cache: bool = True  # reuse a teacher trained earlier with the same settings
+    # An ensemble of this recipe trained with seeds seed, seed + 1, … (each cached alone),
+    # averaged in "logits" or "probabilities" space; the losses may then use logits only.
+    ensemble: int = ranged(1, minimum=1, maximum=8)
+    ensemble_space: str = one_of("logits", lambda: ["logits", "probabilities"])
 
 
 @dataclass
@@ -524,8 +528,9 @@ APPLICABILITY = [
     ("data.mixup", lambda c: c.data.augment, "data.augment = true"),
     *(
         (f"teacher.{key}", lambda c: not c.teacher.path, "no teacher.path (a teacher trained here)")
-        for key in ("model", "width", "epochs", "batch_size", "learning_rate", "cache")
+        for key in ("model", "width", "epochs", "batch_size", "learning_rate", "cache", "ensemble")
     ),
+    ("teacher.ensemble_space", lambda c: c.teacher.ensemble > 1, "teacher.ensemble > 1"),
     *(
         (f"compression.{key}", lambda c: bool(c.compression.steps), "compression.steps")
         for key in ("epochs", "learning_rate")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tinykd import __version__
 from tinykd.compress import StepSettings, apply_steps
-from tinykd.config import RunConfig, inapplicable_keys, to_toml
+from tinykd.config import DataConfig, RunConfig, inapplicable_keys, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
 from tinykd.data.validate import check_dataset, check_source, check_split
 from tinykd.errors import TinyKDError
@@ -24,7 +24,7 @@ from tinykd.io import (
     write_text_atomic,
 )
 from tinykd.measure import TflmModel
-from tinykd.models import profile_model
+from tinykd.models import ensemble_model, profile_model
 from tinykd.progress import Progress
 from tinykd.recipe import Distillation, Recipe
 from tinykd.teachers import (
@@ -67,14 +67,11 @@ class ModelReport:
         return row
 
 
-def prepare_data(
-    config: RunConfig, progress: Progress, notes: list[str] | None = None
-) -> SplitData:
-    """Load, check and split the configured data (seeded by ``data.split_seed``, not the
-    student's seed) and print it; what is worth saying goes to ``notes``."""
-    notes = [] if notes is None else notes
+def load_configured_dataset(data: DataConfig):
+    """The configured dataset, its files checked first; (dataset, notes on passed-over files).
+
+    ``tinykd bench --run`` takes its test split from here directly."""
     options: dict = {}
-    data = config.data
     if data.dataset == "fashion_mnist":
         options["allow_download"] = data.allow_download
     elif data.dataset in ("npz", "image_folder"):
@@ -97,6 +94,17 @@ def prepare_data(
     )
     dataset = load_dataset(data.dataset, **options)
     check_dataset(dataset)
+    return dataset, found
+
+
+def prepare_data(
+    config: RunConfig, progress: Progress, notes: list[str] | None = None
+) -> SplitData:
+    """Load, check and split the configured data (seeded by ``data.split_seed``, not the
+    student's seed) and print it; what is worth saying goes to ``notes``."""
+    notes = [] if notes is None else notes
+    data = config.data
+    dataset, found = load_configured_dataset(data)
     x_train, y_train, x_val, y_val = split_validation(
         dataset.x_train, dataset.y_train, data.validation_fraction, data.split_seed
     )
@@ -170,6 +178,8 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Te
             loaded, config.distillation.losses, config.distillation.weight_init
         )
         return Teacher(loaded.model, 0.0, loaded)
+    if config.teacher.ensemble > 1:
+        return _ensemble_teacher(config, data, progress)
     if not config.teacher.cache:
         return Teacher(*_train_teacher(config, data, progress))
     stem = f"{config.teacher.model}-{teacher_cache_key(config, data)}"
@@ -187,6 +197,22 @@ def obtain_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Te
     model, seconds = _train_teacher(config, data, progress, entry, resume)
     entry.store(model)
     return Teacher(model, seconds)
+
+
+def _ensemble_teacher(config: RunConfig, data: SplitData, progress: Progress) -> Teacher:
+    """``teacher.ensemble`` teachers of one recipe, seeds seed, seed + 1, …, averaged."""
+    count, members = config.teacher.ensemble, []
+    for index in range(count):
+        seed = config.teacher.seed + index
+        progress.say(f"    ensemble member {index + 1}/{count} (teacher seed {seed})")
+        member = replace(config, teacher=replace(config.teacher, seed=seed, ensemble=1))
+        members.append(obtain_teacher(member, data, progress))
+    model = ensemble_model(
+        [member.model for member in members],
+        name=f"{config.teacher.model}_ensemble{count}",
+        space=config.teacher.ensemble_space,
+    )
+    return Teacher(model, sum(member.seconds for member in members))
 
 
 def _train_teacher(config, data, progress, entry=None, resume=None):

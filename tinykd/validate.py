@@ -55,10 +55,27 @@ def check_distillation_setup(
             if distillation.weight_init:
                 initialize_from_teacher(teacher, student, distillation.weight_init)
             losses = [entry.build() for entry in distillation.losses]
-            Distiller(student, teacher, losses, distillation.hard_label_weight)
+            distiller = Distiller(student, teacher, losses, distillation.hard_label_weight)
         except (ValueError, TypeError) as exc:  # Keras refusing a shape the loss asked for
             raise TinyKDError(
                 f"The distillation losses do not fit {teacher.name} → "
                 f"{config.student.model} on inputs {tuple(input_shape)}: "
                 f"{str(exc).strip().splitlines()[0]}"
             ) from None
+    if config.teacher.ensemble > 1:
+        _check_ensemble_supports(config, distiller)
+
+
+def _check_ensemble_supports(config: RunConfig, distiller) -> None:
+    """An ensemble teacher is one averaged output: it has no layers to tap or to project."""
+    from tinykd.distill.losses.base import LOGITS
+
+    taps = getattr(distiller, "teacher_tap_set", None)  # none without losses
+    feature_taps = set(taps.shapes if taps is not None else ()) - {LOGITS}
+    if feature_taps or config.distillation.weight_init:
+        needs = ", ".join(sorted(feature_taps)) or "distillation.weight_init"
+        raise TinyKDError(
+            f"teacher.ensemble = {config.teacher.ensemble} averages its members' outputs, "
+            f"but this run needs one teacher's layers ({needs}): use teacher.ensemble = 1, "
+            "or losses on the teacher's logits only."
+        )

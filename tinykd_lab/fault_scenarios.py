@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tinykd.errors import TinyKDError
-from tinykd.firmware.protocol import MLPERF_CMD_SIZE
+from tinykd.measure.harness.protocol import MLPERF_CMD_SIZE
 from tinykd.measure.harness.runner import (
     BoardSession,
     ModelIdentity,

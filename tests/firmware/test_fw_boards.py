@@ -34,8 +34,15 @@ def test_profile_is_consistent(name):
     assert board.tick_unit == TICK_UNITS[board.cycle_counter]
     assert board.cycles_per_mac["default"] > 0
     assert board.project_kinds()
-    if not board.is_emulated:
+    if board.device == "serial":
         assert board.usb_ids and board.arduino is not None
+
+
+def test_each_profile_names_its_device_kind():
+    kinds = {name: load_board(name).device for name in list_boards()}
+    assert kinds["emulated"] == "host"
+    assert kinds["mps2_an386"] == "qemu"
+    assert {kinds[name] for name in REQUIRED_BOARDS - {"emulated"}} == {"serial"}
 
 
 def test_cycle_counter_follows_the_cpu():
@@ -72,6 +79,10 @@ def _nano33ble() -> dict:
         (lambda d: d.update(baud=True), "'baud' must be int"),
         (lambda d: d.update(bauds=9600), "unknown key 'bauds'. Did you mean 'baud'"),
         (lambda d: d.update(cycle_counter="systick"), "'cycle_counter' is 'systick'"),
+        (lambda d: d.pop("device"), "missing required key 'device'"),
+        (lambda d: d.update(device="usb"), "'device' is 'usb'; expected one of host, qemu, serial"),
+        (lambda d: d.update(device="qemu"), "device 'qemu' and a \\[qemu\\] table go together"),
+        (lambda d: d.update(device="host"), "device 'host' .* and cycle_counter 'host'"),
         (lambda d: d.update(cpu="cortex-m0plus"), "'dwt' needs a Cortex-M3/M4/M7"),
         (lambda d: d.update(usb_ids=["2341:805a"]), "upper-case hex"),
         (lambda d: d.update(reserved_sram_bytes=300_000), "reserved_sram_bytes must be in"),

@@ -213,8 +213,8 @@ def test_tool_path_from_environment(monkeypatch, tmp_path):
 
 def test_host_build_selects_the_kernels_of_the_artifacts_operators(artifact, tmp_path):
     """The TFLM kernels come from the project's recorded operators (no C is parsed back)."""
-    from tinykd.firmware.host_firmware import registered_kernels
     from tinykd.firmware.render import load_project
+    from tinykd.firmware.tflm_library import registered_kernels
 
     header = tmp_path / "tensorflow/lite/micro/micro_mutable_op_resolver.h"
     header.parent.mkdir(parents=True)

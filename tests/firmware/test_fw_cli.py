@@ -32,12 +32,8 @@ dir = "{out}"
 
 
 @pytest.fixture
-def tinykd(monkeypatch, capsys):
+def tinykd(capsys):
     """Run ``tinykd ARGS`` in-process; returns (exit status, stdout, stderr)."""
-    if "tinykd.firmware.cli_commands" not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(
-            cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "tinykd.firmware.cli_commands"]
-        )
 
     def run(*arguments: str):
         status = cli.main([str(a) for a in arguments])

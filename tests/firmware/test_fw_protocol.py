@@ -10,7 +10,7 @@ import pytest
 from fw_helpers import FIXTURE_SETTINGS, TRANSCRIPTS, FixtureRuntime, parse, replay, split_lines
 
 from tinykd.firmware.host_core import HostCore, ManualClock
-from tinykd.firmware.protocol import (
+from tinykd.measure.harness.protocol import (
     db_commands,
     infer_command,
     results_tolerance,

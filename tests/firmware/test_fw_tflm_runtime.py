@@ -18,15 +18,16 @@ import pytest
 from tinykd.boards import load_board
 from tinykd.data.sources import load_digits
 from tinykd.export import ArenaPlan, Int8Artifact, describe_tflite, model_hash, render_model_files
-from tinykd.firmware.host_core import HostCore, TflmHostRuntime
-from tinykd.firmware.protocol import (
+from tinykd.firmware.host_core import HostCore
+from tinykd.firmware.render import render_project
+from tinykd.measure.devices.emulator import TflmHostRuntime
+from tinykd.measure.harness.protocol import (
     bulk_command,
     db_commands,
     infer_command,
     results_tolerance,
     split_replies,
 )
-from tinykd.firmware.render import render_project
 from tinykd.measure.tflm import TflmModel
 
 FIXTURE = Path(__file__).parent / "fixtures" / "digits_ds_cnn.tflite"

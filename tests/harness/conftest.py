@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harness_settings import SAMPLES
 
-from tinykd.firmware.emulator import start_emulator_process
+from tinykd.measure.devices.host_device import start_emulator_process
 from tinykd.measure.harness.benchmark import model_from_file
 
 

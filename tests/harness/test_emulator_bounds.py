@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tinykd.firmware.emulator import start_emulator_process
-from tinykd.firmware.protocol import bulk_command
+from tinykd.measure.devices.host_device import start_emulator_process
+from tinykd.measure.harness.protocol import bulk_command
 
 STARTED = 1.5  # seconds after which a sent infer command is surely running
 HELP_COMMANDS = 20_000  # "help%" x 20,000 = 100 KB in, about 18 MB of replies out

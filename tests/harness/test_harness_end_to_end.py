@@ -10,7 +10,8 @@ import numpy as np
 from harness_settings import FAST, SAMPLES
 
 from tinykd.boards import load_board
-from tinykd.firmware.emulator import ANNOUNCEMENT, start_emulator_process
+from tinykd.measure.devices.emulator import ANNOUNCEMENT
+from tinykd.measure.devices.host_device import start_emulator_process
 from tinykd.measure.harness.runner import BoardSession, SessionOptions, run_benchmark
 from tinykd.measure.latency_model import operator_work
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from harness_settings import FAST
 
-from tinykd.firmware.emulator import start_emulator_process
+from tinykd.measure.devices.host_device import start_emulator_process
 from tinykd.measure.harness.runner import (
     BoardSession,
     ModelIdentity,

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tinykd.errors import TinyKDError
-from tinykd.firmware.emulator import start_emulator_process
+from tinykd.measure.devices.host_device import start_emulator_process
 from tinykd.measure.harness import link as link_module
 from tinykd.measure.harness.link import Link, LinkLost, LinkTimeout
 

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 
 from tinykd.boards import load_board
-from tinykd.firmware.protocol import Reply
+from tinykd.firmware.discovery import attached_boards, print_attached_boards
+from tinykd.firmware.elf_sizes import elf_sizes
 from tinykd.measure.harness.client import ProtocolError, _numbers
-from tinykd.measure.harness.discovery import attached_boards, print_attached_boards
 from tinykd.measure.harness.metrics import (
     classification_metrics,
     confusion_matrix,
     latency_summary,
 )
 from tinykd.measure.harness.progress_bar import ProgressBar
+from tinykd.measure.harness.protocol import Reply
 from tinykd.measure.harness.report import render_html, render_markdown
 from tinykd.measure.latency_model import operator_work
-from tinykd.measure.memory import elf_sizes
 from tinykd.models.profile import count_macs
 
 
@@ -173,10 +173,10 @@ def test_device_section_from_a_synthetic_run(bench_model, samples):
     """Figures of a device section, by hand: ticks → ms, memory from an ELF, counts."""
     from collections import Counter
 
+    from tinykd.firmware.elf_sizes import BuildSizes
     from tinykd.measure.harness.benchmark import BenchData, device_section, model_from_file
     from tinykd.measure.harness.client import DeviceInfo
     from tinykd.measure.harness.runner import DeviceRun, SampleRecord
-    from tinykd.measure.memory import BuildSizes
 
     x, y = samples
     model = model_from_file(bench_model.path, "student")

@@ -32,8 +32,8 @@ from tinykd.boards import load_board
 from tinykd.data.sources import load_digits
 from tinykd.errors import TinyKDError
 from tinykd.export import Int8Artifact
-from tinykd.firmware.emulator import EmulatedBoard, serve_socket
-from tinykd.firmware.qemu import QemuBoard, open_socket_port
+from tinykd.measure.devices.emulator import EmulatedBoard, serve_socket
+from tinykd.measure.devices.qemu import QemuBoard, open_socket_port
 from tinykd.measure.mlperf import (
     MIN_WINDOW_SECONDS,
     MlperfHost,
@@ -239,7 +239,7 @@ def test_qemu_performance_window_meets_the_10_second_rule(mps2_board, tmp_path):
 
 
 def test_qemu_tflm_accuracy_mode_scores_the_host_tflm_top1(mps2_board, tflite, digits):
-    from tinykd.firmware.qemu_bench import build_model_firmware
+    from tinykd.firmware.baremetal import build_model_firmware
     from tinykd.firmware.tflm_library import find_tflm_tree
 
     try:

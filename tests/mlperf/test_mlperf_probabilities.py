@@ -9,8 +9,9 @@ import numpy as np
 from tinykd.data.sources import load_digits
 from tinykd.export import ArenaPlan, Int8Artifact, describe_tflite
 from tinykd.export.c_sources import model_settings_header
-from tinykd.firmware.host_core import HostCore, TflmHostRuntime
-from tinykd.firmware.protocol import db_commands, infer_command, split_replies
+from tinykd.firmware.host_core import HostCore
+from tinykd.measure.devices.emulator import TflmHostRuntime
+from tinykd.measure.harness.protocol import db_commands, infer_command, split_replies
 
 ARENA = 16384
 

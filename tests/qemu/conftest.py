@@ -1,4 +1,4 @@
-"""Fixtures for the emulated Cortex-M4 board (QEMU mps2-an386).
+"""Fixtures for the QEMU Cortex-M4 board (mps2-an386): the firmware run in QEMU.
 
 These tests need qemu-system-arm and the GNU Arm toolchain (Debian: qemu-system-arm,
 gcc-arm-none-eabi, libnewlib-arm-none-eabi, libstdc++-arm-none-eabi-newlib). Without them

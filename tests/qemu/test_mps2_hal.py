@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tinykd.errors import TinyKDError
-from tinykd.firmware.qemu import QemuBoard
+from tinykd.measure.devices.qemu import QemuBoard
 
 BOOT_TIMEOUT_S = 30  # generous: QEMU starts slowly on a loaded machine
 TICK = 40  # instructions per Timer0 tick: 1e9 instructions/s (icount shift=0) / 25 MHz

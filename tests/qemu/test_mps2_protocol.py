@@ -1,4 +1,4 @@
-"""The firmware core on the emulated Cortex-M4: the host build's transcripts, over TCP.
+"""The firmware core on the QEMU Cortex-M4: the host build's transcripts, over TCP.
 
 The core, the mps2-an386 HAL and a C fixture runtime are cross-compiled with -Wall -Wextra
 -Werror, booted in QEMU and driven through the UART socket. The board's own clock runs
@@ -13,7 +13,7 @@ import re
 import pytest
 from fw_helpers import TRANSCRIPTS, parse
 
-from tinykd.firmware.qemu import QemuBoard
+from tinykd.measure.devices.qemu import QemuBoard
 
 # The host transcripts' emulated board and microsecond clock, as this board reports them.
 BOARD_LINES = {

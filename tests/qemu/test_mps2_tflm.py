@@ -1,4 +1,4 @@
-"""A real model with TFLM on the emulated Cortex-M4, against the TFLM Python interpreter.
+"""A real model with TFLM on the QEMU Cortex-M4, against the TFLM Python interpreter.
 
 Needs a TFLM source tree (TFLM_DIR, see tinykd/firmware/tflm_library.py): skipped with the
 reason without one, and TINYKD_TEST_QEMU_TFLM=1 makes a missing tree a failure. The first
@@ -16,8 +16,8 @@ import pytest
 from tinykd.data.sources import load_digits
 from tinykd.errors import TinyKDError
 from tinykd.export import Int8Artifact
-from tinykd.firmware.qemu_bench import run_emulated
 from tinykd.firmware.tflm_library import find_tflm_tree
+from tinykd.measure.qemu_run import run_in_qemu
 from tinykd.measure.tflm import TflmModel
 
 FIXTURE = Path(__file__).parents[1] / "firmware" / "fixtures" / "digits_ds_cnn.tflite"
@@ -42,7 +42,7 @@ def test_digits_model_matches_the_tflm_interpreter_sample_for_sample(
     data = load_digits()
     inputs = TflmModel(tflite).quantize(data.x_test[:SAMPLES])
     artifact = Int8Artifact(tflite, name="digits", labels=list("0123456789"))
-    run = run_emulated(
+    run = run_in_qemu(
         mps2_board,
         artifact,
         inputs,
@@ -69,8 +69,8 @@ def test_emulate_qemu_serves_the_firmware_and_stops_qemu(mps2_board, tflm_tree):
     import subprocess
     import sys
 
-    from tinykd.firmware.emulator import ANNOUNCEMENT
-    from tinykd.firmware.qemu import open_socket_port
+    from tinykd.measure.devices.emulator import ANNOUNCEMENT
+    from tinykd.measure.devices.qemu import open_socket_port
 
     command = [sys.executable, "-m", "tinykd.cli", "emulate", "--qemu", "--model", str(FIXTURE)]
     command += ["--tflm-dir", str(tflm_tree.root)]

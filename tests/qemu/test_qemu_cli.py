@@ -39,11 +39,8 @@ def test_qemu_flag_rejects_a_board_without_qemu(no_tflm_tree, capsys):
 
 
 def test_train_and_flash_on_qemu_checks_tflm_before_training(no_tflm_tree, tmp_path):
-    from argparse import Namespace
-
+    from tinykd.commands.train_and_flash import train_and_flash
     from tinykd.errors import TinyKDError
-    from tinykd.firmware.cli_commands import command_train_and_flash
 
-    args = Namespace(config=str(tmp_path / "never-read.toml"), set=[], board="mps2_an386")
     with pytest.raises(TinyKDError, match="TFLM_DIR"):
-        command_train_and_flash(args)
+        train_and_flash(str(tmp_path / "never-read.toml"), [], "mps2_an386")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import serial.urlhandler.protocol_socket as protocol_socket
 
-from tinykd.firmware.qemu import open_socket_port, qemu_command
+from tinykd.measure.devices.qemu import open_socket_port, qemu_command
 
 
 def test_boot_output_sent_during_open_is_kept(monkeypatch):

@@ -10,8 +10,9 @@ from tinykd.compress import convert_int8
 from tinykd.errors import TinyKDError
 from tinykd.export.tflite_model import describe_tflite
 from tinykd.measure import TflmModel
+from tinykd.models import ensemble_model
 from tinykd.recipe import Distillation, LossEntry, Recipe
-from tinykd.strategies import build_strategy, ensemble_model
+from tinykd.strategies import build_strategy
 from tinykd.strategies.deep_supervision import HEAD_PREFIX, default_head_taps
 from tinykd.strategies.mutual import MutualTrainer
 from tinykd.strategies.netaug import build_supernet

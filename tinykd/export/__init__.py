@@ -8,7 +8,6 @@ from tinykd.export.artifact import (
     artifact_from_file,
     convert_to_artifact,
     load_model_folder,
-    write_model_folder,
 )
 from tinykd.export.c_sources import (
     c_array_sources,
@@ -16,6 +15,7 @@ from tinykd.export.c_sources import (
     op_resolver_header,
     render_model_files,
 )
+from tinykd.export.model_folder import write_model_folder
 from tinykd.export.tflite_model import TfliteInfo, describe_tflite, model_hash
 
 __all__ = [

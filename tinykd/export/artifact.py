@@ -186,26 +186,6 @@ def convert_to_artifact(
     return Int8Artifact(tflite, name=name or model.name, labels=labels, extra_margin=extra_margin)
 
 
-def artifact_files(artifact: Int8Artifact) -> dict[str, bytes]:
-    """A model folder's files: the generated C sources, ``model.tflite`` and ``artifact.json``."""
-    from tinykd.export.c_sources import render_model_files
-
-    files = {name: text.encode("utf-8") for name, text in render_model_files(artifact).items()}
-    files[TFLITE_FILE] = artifact.tflite
-    files[MANIFEST_FILE] = (json.dumps(artifact.manifest(), indent=2) + "\n").encode("utf-8")
-    return files
-
-
-def write_model_folder(artifact: Int8Artifact, folder: str | Path) -> Path:
-    """Write the model folder of ``artifact`` (each file atomically)."""
-    from tinykd.io import write_bytes_atomic
-
-    folder = Path(folder)
-    for name, data in artifact_files(artifact).items():
-        write_bytes_atomic(folder / name, data)
-    return folder
-
-
 def load_model_folder(folder: str | Path) -> Int8Artifact:
     """The artifact of a model folder written by tinykd (a run's ``*_c/``, ``tinykd export``)."""
     folder = Path(folder)

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from tinykd.boards import Board, QemuTarget
 from tinykd.errors import TinyKDError
-from tinykd.export.artifact import load_model_folder
+from tinykd.export.artifact import Int8Artifact, load_model_folder
+from tinykd.export.model_folder import write_model_folder
 from tinykd.firmware.cross import CrossToolchain
+from tinykd.firmware.elf_sizes import BuildSizes, elf_sizes
 from tinykd.firmware.paths import firmware_dir
 from tinykd.firmware.render import board_config_header
-from tinykd.firmware.tflm_library import TflmTree, build_tflm_library
-from tinykd.io import write_text_atomic
-from tinykd.measure.memory import BuildSizes, elf_sizes
+from tinykd.firmware.tflm_library import TflmTree, build_tflm_library, find_tflm_tree
+from tinykd.io import cache_dir, write_text_atomic
 
 STRICT_WARNINGS = ("-Wall", "-Wextra", "-Werror")
 OPTIMIZATION = "-O2"
@@ -29,7 +30,7 @@ MODEL_ARRAY = "g_model_data"
 
 
 def qemu_target(board: Board) -> QemuTarget:
-    if board.qemu is None:
+    if board.device != "qemu":
         raise TinyKDError(
             f"Board {board.name!r} does not run in QEMU (its profile has no [qemu] table)."
         )
@@ -132,3 +133,13 @@ def build_benchmark_firmware(
         libraries=libraries,
         name=name,
     )
+
+
+def build_model_firmware(
+    board: Board, artifact: Int8Artifact, *, tflm_dir: str | Path | None = None
+) -> tuple[FirmwareImage, TflmTree]:
+    """The benchmark firmware of ``board`` for one artifact (cached by model and TFLM tree)."""
+    tflm = find_tflm_tree(tflm_dir)
+    out_dir = cache_dir("qemu-firmware", f"{board.name}-{tflm.kernels}-{artifact.hash}")
+    model_dir = write_model_folder(artifact, out_dir / "model")
+    return build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm), tflm

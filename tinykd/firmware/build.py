@@ -234,7 +234,7 @@ def flash_project(
 
 def find_ports(board: Board) -> list[str]:
     """Serial devices whose USB VID:PID is one of the board profile's (one matcher for all)."""
-    from tinykd.measure.harness.discovery import attached_boards
+    from tinykd.firmware.discovery import attached_boards
 
     return [
         found.port

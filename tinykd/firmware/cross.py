@@ -2,7 +2,7 @@
 
 A few functions around ``arm-none-eabi-gcc``: compile many sources in parallel (TFLM has
 hundreds), archive, link, and read symbol sizes (the model's share of flash; section sizes
-come from ``tinykd.measure.memory.elf_sizes``).
+come from ``tinykd.firmware.elf_sizes.elf_sizes``).
 Board data (CPU flags, linker script) comes from the caller; nothing here is board-specific.
 """
 
@@ -46,7 +46,7 @@ class CrossToolchain:
         path = shutil.which(self.prefix + name)
         if path is None:
             raise TinyKDError(
-                f"{self.prefix}{name} is not installed; the emulated board needs the GNU Arm "
+                f"{self.prefix}{name} is not installed; a QEMU board needs the GNU Arm "
                 f"toolchain. On Debian/Ubuntu: apt-get install --no-install-recommends "
                 f"{DEBIAN_PACKAGES}"
             )

@@ -44,7 +44,7 @@ def deploy(
         say(f"    {line}")
     project = render_project(board, artifact, out_dir, kind=kind, replace=True)
     say(f"    rendered a {project.kind} project in {project.root}")
-    if board.is_emulated:
+    if board.device == "host":
         from tinykd.firmware.host_core import build_host_library
 
         library = build_host_library(project.source_dir / "model_settings.h", board_name=board.name)

@@ -4,7 +4,7 @@
 system C compiler together with ``firmware/hal/host/tkd_host_lib.c``, whose HAL moves
 bytes through memory and whose inference seam calls back into Python. With a
 ``TflmHostRuntime`` behind the seam this is the emulated board: the real firmware
-protocol in front of the TFLM interpreter.
+protocol in front of the TFLM interpreter (``tinykd.measure.devices.emulator``).
 
     core = HostCore("build/model_settings.h", TflmHostRuntime(artifact, arena_size))
     boot = core.boot()                # b"m-timestamp-mode-performance\\r\\n...m-ready\\r\\n"
@@ -28,7 +28,6 @@ from typing import Protocol
 import numpy as np
 
 from tinykd.errors import TinyKDError
-from tinykd.export.artifact import Int8Artifact
 from tinykd.firmware.paths import firmware_dir
 from tinykd.firmware.render import config_header
 from tinykd.firmware.tools import C_COMPILER
@@ -104,32 +103,6 @@ class HostRuntime(Protocol):
 
     def invoke(self, input_bytes: bytes) -> Sequence[int]:
         """One inference on the raw input tensor bytes → the int8 output values."""
-
-
-class TflmHostRuntime:
-    """The TFLM Python interpreter behind the seam: what a board computes, on the host.
-
-    ``arena_used`` is what ``tkd-info`` reports; by default the artifact's measured
-    minimum (``tinykd.export.artifact``: the host (64-bit) figure).
-    """
-
-    def __init__(
-        self, artifact: Int8Artifact, arena_size: int | None = None, arena_used: int | None = None
-    ):
-        self.artifact, self.arena_size, self.arena_used = artifact, arena_size, arena_used
-        self.model = None
-
-    def init(self) -> int:
-        from tinykd.measure.tflm import TflmModel
-
-        self.model = TflmModel(self.artifact, self.arena_size)
-        if self.arena_used is None:
-            self.arena_used = self.artifact.arena.minimum_bytes
-        return 0
-
-    def invoke(self, input_bytes: bytes) -> Sequence[int]:
-        sample = np.frombuffer(input_bytes, dtype=np.int8)
-        return self.model.invoke_int8(sample)
 
 
 class ManualClock:

@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tinykd.errors import TinyKDError
-from tinykd.export.tflm_ops import resolver_methods
 from tinykd.firmware.host_core import c_compiler
 from tinykd.firmware.render import RenderedProject
-from tinykd.firmware.tflm_library import find_tflm_tree
+from tinykd.firmware.tflm_library import find_tflm_tree, kernel_sources, registered_kernels
 from tinykd.firmware.tools import CXX_COMPILER
 from tinykd.io import cache_dir
 
@@ -40,8 +37,6 @@ SKIPPED = {
     "mock_micro_graph.cc",
     "fake_micro_context.cc",
 }
-# Kernel files every kernel may call into.
-SHARED_KERNEL_FILES = ("kernel_util.cc", "micro_tensor_utils.cc")
 
 
 def include_flags(tree: Path) -> list[str]:
@@ -52,52 +47,6 @@ def include_flags(tree: Path) -> list[str]:
         f"-isystem{third_party / 'gemmlowp'}",
         f"-isystem{third_party / 'ruy'}",
     ]
-
-
-def registered_kernels(operators: Sequence[str], tree: Path) -> list[str]:
-    """The ``Register_*`` functions behind the op resolver's ``Add*`` calls for ``operators``
-    (the artifact's, as ``op_resolver.h`` registers them)."""
-    resolver = (tree / "tensorflow/lite/micro/micro_mutable_op_resolver.h").read_text()
-    bodies = re.split(r"\n\s*TfLiteStatus Add", resolver)[1:]
-    registration = {}
-    for body in bodies:
-        name = re.match(r"(\w+)\(", body)
-        register = re.search(r"Register_(\w+)\(", body)
-        if name and register:
-            registration[f"Add{name.group(1)}"] = register.group(1)
-    wanted = []
-    for method in resolver_methods(operators):
-        if method not in registration:
-            raise TinyKDError(
-                f"The tflite-micro tree has no {method}(): it is older than the exporter."
-            )
-        wanted.append(registration[method])
-    return wanted
-
-
-def kernel_sources(kernels: list[str], tree: Path) -> list[Path]:
-    """Kernel files that define the wanted registrations, their *_common.cc, shared helpers.
-
-    Optimized kernels (a CMSIS-NN tree's kernels/cmsis_nn/) replace the reference files
-    they specialize and share the reference *_common.cc.
-    """
-    kernel_dir = tree / "tensorflow/lite/micro/kernels"
-    files = {kernel_dir / name for name in SHARED_KERNEL_FILES}
-    definitions = {path: path.read_text(errors="replace") for path in kernel_dir.rglob("*.cc")}
-    for kernel in kernels:
-        pattern = re.compile(rf"\bRegister_{kernel}\(\)\s*\{{")
-        found = [path for path, text in definitions.items() if pattern.search(text)]
-        if not found:
-            raise TinyKDError(f"No kernel file in {kernel_dir} defines Register_{kernel}().")
-        for path in found:
-            files.add(path)
-            for common in (
-                path.with_name(f"{path.stem}_common.cc"),
-                kernel_dir / f"{path.stem}_common.cc",
-            ):
-                if common.is_file():
-                    files.add(common)
-    return sorted(files)
 
 
 def framework_sources(tree: Path) -> list[Path]:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from tinykd.errors import TinyKDError
-from tinykd.firmware.protocol import READY, Reply
+from tinykd.measure.harness.protocol import READY, Reply
 
 MIN_WINDOW_SECONDS = 10.0  # the benchmark rules: every performance window lasts this long
 RUNNER_WINDOWS = 5  # the runner's performance loop count (anything else is its "error 1")

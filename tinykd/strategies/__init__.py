@@ -19,7 +19,6 @@ from tinykd.strategies.base import (
     Strategy,
     StrategyResult,
     build_strategy,
-    ensemble_model,
     strategy_parameters,
 )
 from tinykd.strategies.batch_norm import reestimate_batch_norm
@@ -31,7 +30,6 @@ __all__ = [
     "StrategyResult",
     "Supernet",
     "build_strategy",
-    "ensemble_model",
     "reestimate_batch_norm",
     "strategy_parameters",
 ]

@@ -95,20 +95,6 @@ def require(condition: bool, message: str) -> None:
         raise TinyKDError(message)
 
 
-def ensemble_model(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
-    """One model whose logits are the mean of ``models``' logits."""
-    if len(models) == 1:
-        return models[0]
-    inputs = keras.Input(models[0].inputs[0].shape[1:])
-    # Members often share a name (generations of one builder); nest uniquely named views.
-    members = [
-        keras.Model(model.inputs, model.outputs, name=f"{name}_member{index + 1}")
-        for index, model in enumerate(models)
-    ]
-    outputs = keras.layers.Average()([member(inputs, training=False) for member in members])
-    return keras.Model(inputs, outputs, name=name)
-
-
 def logit_losses(
     strategy: str, supervision: Distillation | None, student: keras.Model
 ) -> list[DistillationLoss]:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from tinykd.models import ensemble_model
 from tinykd.recipe import Distillation, LossEntry
 from tinykd.strategies.base import (
     STRATEGIES,
     Strategy,
     StrategyResult,
-    ensemble_model,
     require,
 )
 from tinykd.training import train

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from tinykd._keras import keras, tf
 from tinykd.distill.losses import Batch, build_loss
+from tinykd.models import ensemble_model
 from tinykd.strategies.base import (
     STRATEGIES,
     JointTrainer,
     Strategy,
     StrategyResult,
-    ensemble_model,
     fit_joint,
     mean_kl_to_targets,
     require,

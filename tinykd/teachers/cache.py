@@ -24,7 +24,8 @@ from tinykd import __version__
 from tinykd.io import cache_dir, save_model_atomic, write_bytes_atomic, write_json_atomic
 
 # TeacherConfig fields that say where a teacher comes from, not what it is.
-NOT_IN_KEY = ("path", "cache", "trust_code")
+# An ensemble caches each member under its own key (its seed), not the ensemble.
+NOT_IN_KEY = ("path", "cache", "trust_code", "ensemble", "ensemble_space")
 
 
 def data_fingerprint(data) -> str:

@@ -9,7 +9,6 @@ measured. ``tinykd.measure.harness.report`` renders the dict built here.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from tinykd.boards import Board, board_registry
 from tinykd.errors import TinyKDError
 from tinykd.export.artifact import Int8Artifact, artifact_from_file
 from tinykd.export.fit import CORE_FLASH_BYTES, CORE_SRAM_BYTES, FitReport, check_artifact_fit
+from tinykd.firmware.elf_sizes import BuildSizes
 from tinykd.measure.harness.metrics import (
     TASK_METRICS,
     confusion_matrix,
@@ -28,9 +28,7 @@ from tinykd.measure.harness.metrics import (
 )
 from tinykd.measure.harness.runner import DeviceRun, ModelIdentity
 from tinykd.measure.latency_model import operator_work
-from tinykd.measure.memory import BuildSizes
 from tinykd.measure.tflm import TflmModel, quantize_inputs
-from tinykd.progress import Progress
 
 HOST_RUNTIME = "TFLM host interpreter (tflite-micro Python package)"
 
@@ -42,64 +40,6 @@ class BenchData:
     class_names: list[str]
     name: str
     source: str
-
-
-def load_bench_data(
-    *,
-    run_dir: str | Path | None,
-    dataset: str | None,
-    limit: int | None,
-    progress: Progress,
-    data_path: str | None = None,
-    input_shape: tuple | None = None,
-) -> BenchData:
-    """The test split of the run's dataset, a named one, or the user's ``data_path`` (an
-    .npz or an image folder, resized to ``input_shape``); the first ``limit`` samples."""
-    from tinykd.config import load_config
-    from tinykd.data import load_dataset
-    from tinykd.data.sources import own_data_format
-    from tinykd.pipeline import prepare_data
-
-    if data_path:
-        dataset = dataset or own_data_format(data_path)
-    if run_dir is not None:
-        config = load_config(Path(run_dir) / "config.toml")
-        if dataset:
-            config.data.dataset = dataset
-        if data_path:
-            config.data.path = str(Path(data_path).resolve())
-        config = dataclasses.replace(config, data=dataclasses.replace(config.data, test_limit=0))
-        split = prepare_data(config, progress)
-        x, y, names, name, source = (
-            split.x_test,
-            split.y_test,
-            split.class_names,
-            split.name,
-            split.source,
-        )
-    else:
-        dataset = dataset or "fashion_mnist"
-        options: dict = {}
-        if dataset in ("npz", "image_folder"):
-            if not data_path:
-                raise TinyKDError(
-                    f"--dataset {dataset} needs --data PATH (the .npz file or image folder)."
-                )
-            options["path"] = data_path
-        if dataset == "image_folder" and input_shape is not None and len(input_shape) == 3:
-            options["image_size"] = [int(input_shape[0]), int(input_shape[1])]
-            options["color_mode"] = "rgb" if input_shape[2] == 3 else "grayscale"
-        loaded = load_dataset(dataset, **options)
-        x, y, names, name, source = (
-            loaded.x_test,
-            loaded.y_test,
-            loaded.class_names,
-            loaded.name,
-            loaded.source,
-        )
-    if limit:
-        x, y = x[:limit], y[:limit]
-    return BenchData(np.asarray(x), np.asarray(y).astype(np.int64), list(names), name, source)
 
 
 @dataclass
@@ -379,5 +319,5 @@ def _board_dict(board: Board | None) -> dict | None:
         "usable_sram_bytes": board.usable_sram_bytes,
         "usable_flash_bytes": board.usable_flash_bytes,
         "baud": board.baud,
-        "emulated": board.is_emulated,
+        "emulated": board.device == "host",
     }

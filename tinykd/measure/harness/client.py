@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinykd.firmware.protocol import (
+from tinykd.measure.harness.link import Link, LinkTimeout
+from tinykd.measure.harness.protocol import (
     MLPERF_CMD_SIZE,
     READY,
     Reply,
@@ -34,7 +35,6 @@ from tinykd.firmware.protocol import (
     reported_results,
     results_tolerance,
 )
-from tinykd.measure.harness.link import Link, LinkTimeout
 
 INIT_DONE = "m-init-done"
 AGREEMENT_ATTEMPTS = 6  # replies asked for, at most, until two of them agree

@@ -110,6 +110,10 @@ class BoardSession:
         self.identity_check = ""
 
     # ---- connecting ----------------------------------------------------------------
+    def open(self) -> DeviceInfo:
+        """Connect and handshake; a ``tinykd.measure.devices.Device`` starts its board first."""
+        return self.connect()
+
     def connect(self) -> DeviceInfo:
         """Open the port and handshake, retrying both with a growing wait.
 
@@ -367,7 +371,7 @@ ProgressCallback = Callable[[int, int, SampleRecord], None]
 
 
 def run_benchmark(
-    session: BoardSession,
+    session: BoardSession,  # or a Device (tinykd.measure.devices), which is one
     inputs: np.ndarray,
     *,
     retries: int = 3,
@@ -385,7 +389,7 @@ def run_benchmark(
     aborted: str | None = None
     consecutive = 0
     if session.info is None:
-        session.connect()
+        session.open()
     for record in records:
         if aborted is not None:
             record.status, record.failure = "failed", f"not sent: {aborted}"

@@ -27,21 +27,21 @@ import os
 import queue
 import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from tinykd.boards import Board
-from tinykd.errors import TinyKDError
 from tinykd.export import Int8Artifact, model_settings_header
 from tinykd.export.arena import reported_arena
-from tinykd.firmware.host_core import HostCore, InvokeInterrupted, TflmHostRuntime
+from tinykd.firmware.host_core import HostCore, InvokeInterrupted
 from tinykd.io import cache_dir, write_json_atomic, write_text_atomic
 from tinykd.measure.latency_model import operator_work
+from tinykd.measure.tflm import TflmModel
 
 ESTIMATED_TICK_UNIT = "est-cycles"
 POLL_SECONDS = 0.02  # how often an idle device polls (the tkd-bulk timeout needs polls)
@@ -94,6 +94,30 @@ class EstimatedClock:
     def resume(self) -> None:
         if self._running_since is None:
             self._running_since = time.monotonic()
+
+
+class TflmHostRuntime:
+    """The TFLM Python interpreter behind the seam: what a board computes, on the host.
+
+    ``arena_used`` is what ``tkd-info`` reports; by default the artifact's measured
+    minimum (``tinykd.export.artifact``: the host (64-bit) figure).
+    """
+
+    def __init__(
+        self, artifact: Int8Artifact, arena_size: int | None = None, arena_used: int | None = None
+    ):
+        self.artifact, self.arena_size, self.arena_used = artifact, arena_size, arena_used
+        self.model = None
+
+    def init(self) -> int:
+        self.model = TflmModel(self.artifact, self.arena_size)
+        if self.arena_used is None:
+            self.arena_used = self.artifact.arena.minimum_bytes
+        return 0
+
+    def invoke(self, input_bytes: bytes) -> Sequence[int]:
+        sample = np.frombuffer(input_bytes, dtype=np.int8)
+        return self.model.invoke_int8(sample)
 
 
 class EstimatedRuntime(TflmHostRuntime):
@@ -388,63 +412,3 @@ def serve_pty(
 
 
 ANNOUNCEMENT = "listening on "
-
-
-def start_emulator_process(
-    model_path: str | Path,
-    *,
-    board: str = "emulated",
-    baud: int | None = None,
-    pacing: bool = True,
-    port: int = 0,
-    timeout: float = 300.0,
-) -> tuple[subprocess.Popen, str]:
-    """``tinykd emulate`` in a child process; returns it and the URL it listens on.
-
-    A separate process, so that the emulator's Python never competes with the harness's
-    for one interpreter lock: the harness sees it exactly as it would see a board.
-    """
-    command = [sys.executable, "-m", "tinykd.cli", "emulate", "--model", str(model_path)]
-    command += ["--board", board, "--listen", f"socket://127.0.0.1:{port}"]
-    if not pacing:
-        command.append("--no-pacing")
-    elif baud:
-        command += ["--baud", str(baud)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
-    lines: queue.Queue = queue.Queue()
-
-    def read_lines() -> None:  # a thread, so that waiting for a line has a deadline
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=read_lines, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    why = f"it printed no '{ANNOUNCEMENT}…' line within {timeout:g} s"
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=remaining)
-        except queue.Empty:
-            break
-        if line is None:
-            why = f"it exited with status {process.wait(timeout=10)}"
-            break
-        seen.append(line.rstrip())
-        if line.startswith(ANNOUNCEMENT):
-            return process, line[len(ANNOUNCEMENT) :].strip()
-    stop_process(process)
-    raise TinyKDError(f"The emulated board did not start: {why}.\n" + "\n".join(seen[-10:]))
-
-
-def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if the process is still there after ``grace`` seconds."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=grace)

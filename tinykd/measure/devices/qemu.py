@@ -35,7 +35,7 @@ def find_qemu(executable: str = "qemu-system-arm") -> str:
     path = shutil.which(executable)
     if path is None:
         raise TinyKDError(
-            f"{executable} is not installed; the emulated board needs it. On Debian/Ubuntu: "
+            f"{executable} is not installed; a QEMU board needs it. On Debian/Ubuntu: "
             f"apt-get install --no-install-recommends {QEMU_PACKAGE}"
         )
     return path

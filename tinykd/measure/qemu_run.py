@@ -17,19 +17,22 @@ import numpy as np
 
 from tinykd.boards import Board
 from tinykd.errors import TinyKDError
-from tinykd.export.artifact import HOST_ARENA, Int8Artifact, write_model_folder
-from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware, qemu_target
-from tinykd.firmware.qemu import QemuBoard
-from tinykd.firmware.tflm_library import TflmTree, find_tflm_tree
-from tinykd.io import cache_dir
+from tinykd.export.artifact import HOST_ARENA, Int8Artifact
+from tinykd.export.model_folder import write_model_folder
+from tinykd.firmware.baremetal import FirmwareImage, build_benchmark_firmware
+from tinykd.firmware.tflm_library import TflmTree
+from tinykd.measure.devices.qemu_device import QemuDevice
+from tinykd.measure.harness.client import Timeouts
+from tinykd.measure.harness.runner import SessionOptions, run_benchmark
+from tinykd.measure.tflm import TflmModel
 
 COMMAND_TIMEOUT_S = 10.0  # generous: QEMU shares a busy machine's CPU
 INFER_TIMEOUT_S = 60.0  # one inference of a large model takes seconds of real time
 
 
 @dataclass(frozen=True)
-class EmulatedRun:
-    """What one model did on the emulated board, next to the TFLM Python interpreter."""
+class QemuRun:
+    """What one model did on a QEMU board, next to the TFLM Python interpreter."""
 
     board: str
     kernels: str  # "reference" or "cmsis_nn"
@@ -80,34 +83,13 @@ class EmulatedRun:
         return {**asdict(self), "agreement": self.agreement}
 
 
-def build_model_firmware(
-    board: Board, artifact: Int8Artifact, *, tflm_dir: str | Path | None = None
-) -> tuple[FirmwareImage, TflmTree]:
-    """The benchmark firmware of ``board`` for one artifact (cached by model and TFLM tree)."""
-    tflm = find_tflm_tree(tflm_dir)
-    out_dir = cache_dir("qemu-firmware", f"{board.name}-{tflm.kernels}-{artifact.hash}")
-    model_dir = write_model_folder(artifact, out_dir / "model")
-    return build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm), tflm
-
-
-def serve(image: FirmwareImage, board: Board, port: int, announce, stop) -> None:
-    """Run the firmware in QEMU until ``stop`` (a threading.Event) is set or Ctrl-C."""
-    with QemuBoard(image.elf, machine=qemu_target(board).machine, port=port) as qemu:
-        announce(qemu.url)
-        while not stop.wait(0.2):
-            if qemu.process.poll() is not None:
-                raise TinyKDError(f"QEMU stopped: {qemu.log().strip()}")
-
-
 def reference_outputs(artifact: Int8Artifact, inputs: np.ndarray) -> np.ndarray:
     """The TFLM Python interpreter's int8 outputs, one invoke per sample as on the board."""
-    from tinykd.measure.tflm import TflmModel
-
     model = TflmModel(artifact)
     return np.stack([model.invoke_int8(sample) for sample in inputs])
 
 
-def run_emulated(
+def run_in_qemu(
     board: Board,
     artifact: Int8Artifact,
     inputs: np.ndarray,
@@ -116,18 +98,18 @@ def run_emulated(
     out_dir: Path,
     labels: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> EmulatedRun:
+) -> QemuRun:
     """Build the firmware for ``board``, run every int8 sample of ``inputs`` in QEMU."""
     inputs = np.asarray(inputs)
     if inputs.dtype != np.int8:
-        raise TinyKDError("run_emulated takes int8 inputs (quantize with the input scale).")
+        raise TinyKDError("run_in_qemu takes int8 inputs (quantize with the input scale).")
     model_dir = write_model_folder(artifact, out_dir / "model")
     image = build_benchmark_firmware(board, model_dir, out_dir, tflm=tflm)
     expected = reference_outputs(artifact, inputs)
-    outputs, ticks, info = _run_samples(image, board, artifact.tflite, inputs, progress)
+    outputs, ticks, info = _run_samples(image, board, artifact, inputs, progress)
     differences = np.abs(outputs.astype(np.int16) - expected.astype(np.int16))
     predictions = outputs.argmax(axis=1)
-    return EmulatedRun(
+    return QemuRun(
         board=board.name,
         kernels=tflm.kernels,
         samples=len(inputs),
@@ -149,34 +131,21 @@ def run_emulated(
     )
 
 
-def _run_samples(image: FirmwareImage, board: Board, tflite: bytes, inputs: np.ndarray, progress):
-    from tinykd.measure.harness.client import Timeouts
-    from tinykd.measure.harness.runner import (
-        BoardSession,
-        ModelIdentity,
-        SessionOptions,
-        run_benchmark,
-    )
-
+def _run_samples(image: FirmwareImage, board: Board, artifact: Int8Artifact, inputs, progress):
     options = SessionOptions(
         baud=board.baud, timeouts=Timeouts(command=COMMAND_TIMEOUT_S, infer=INFER_TIMEOUT_S)
     )
-    with QemuBoard(image.elf, machine=qemu_target(board).machine) as qemu:
-        session = BoardSession(qemu.url, ModelIdentity.from_tflite(tflite), options)
-        try:
-            session.connect()
-            run = run_benchmark(
-                session,
-                inputs,
-                progress=None if progress is None else lambda done, total, _: progress(done, total),
-            )
-        finally:
-            session.close()
-    failed = run.accounting()["failed"]
-    if failed:
-        raise TinyKDError(
-            f"{failed} of {len(inputs)} samples failed on {board.name}: "
-            f"{run.accounting()['failures'][:3]}. QEMU said: {qemu.log().strip()!r}"
+    with QemuDevice(artifact, options, board, image=image) as device:
+        run = run_benchmark(
+            device,
+            inputs,
+            progress=None if progress is None else lambda done, total, _: progress(done, total),
         )
-    ticks = [record.ticks for record in run.records]
-    return run.outputs(session.model.num_classes), ticks, run.device.tkd
+        failed = run.accounting()["failed"]
+        if failed:
+            raise TinyKDError(
+                f"{failed} of {len(inputs)} samples failed on {board.name}: "
+                f"{run.accounting()['failures'][:3]}. QEMU said: {device.log().strip()!r}"
+            )
+        ticks = [record.ticks for record in run.records]
+        return run.outputs(device.model.num_classes), ticks, run.device.tkd
