@@ -9,6 +9,7 @@ and checks that the README quotes it line for line, so no figure there is typed 
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -21,6 +22,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def command_line() -> str:
     """The command that ran this script, as the README quotes it."""
     return " ".join(["python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+
+
+def results_path(output: str | None, name: str, quick: bool) -> str:
+    """``--output``, else bench/results/<name>.json; a smoke run (``--quick``) never
+    replaces the committed figures: it writes to a temporary folder instead."""
+    if output is not None:
+        return output
+    folder = Path(tempfile.mkdtemp(prefix=f"tinykd-{name}-")) if quick else RESULTS
+    return str(folder / f"{name}.json")
 
 
 def write_results(path: str | Path, figures: dict) -> dict:

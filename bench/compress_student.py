@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from bench_json import RESULTS, write_results
+from bench_json import results_path, write_results
 from common import (
     bench_arguments,
     bench_config,
@@ -161,9 +159,7 @@ def main() -> None:
     )
     parser.set_defaults(epochs=10, seeds=1)
     args = parser.parse_args()
-    if args.output is None:  # a smoke run never replaces the committed figures
-        folder = Path(tempfile.mkdtemp(prefix="tinykd-compress-")) if args.quick else RESULTS
-        args.output = str(folder / "compress_student.json")
+    args.output = results_path(args.output, "compress_student", args.quick)
     config = bench_config(args, **{"student.model": f'"{args.student}"'})
     if args.quick:
         args.fine_tune_epochs = 1

@@ -16,14 +16,12 @@ python bench/tasks.py --tasks segmentation --ablation  # one student per loss te
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import tasks_seq
 import tasks_vision
-from bench_json import RESULTS, write_results
+from bench_json import results_path, write_results
 
 from tinykd.progress import Progress
 from tinykd_lab.data.text import load_vader_sentences
@@ -81,9 +79,7 @@ def arguments():
     if unknown:
         parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
-    if args.output is None:  # a smoke run never replaces the committed figures
-        folder = Path(tempfile.mkdtemp(prefix="tinykd-tasks-")) if args.quick else RESULTS
-        args.output = str(folder / "tasks.json")
+    args.output = results_path(args.output, "tasks", args.quick)
     if args.quick:
         args.seeds = args.seeds[:1]
         tasks_vision.apply_quick(args)
