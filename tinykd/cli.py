@@ -12,7 +12,7 @@ import os
 import sys
 
 from tinykd import __version__
-from tinykd.commands import bench, emulate, firmware, run, train_and_flash
+from tinykd.commands import bench, emulate, firmware, run, search, train_and_flash
 from tinykd.errors import TinyKDError
 
 
@@ -59,6 +59,30 @@ INTERRUPTED = {
     "previous one (if any) is unchanged and nothing half-written was left behind"
     for command in ("run", "demo")
 }
+
+
+def _add_search_limits(parser: argparse.ArgumentParser) -> None:
+    """The search's caps (``tinykd search`` and ``train-and-flash --search``)."""
+    parser.add_argument("--max-latency-ms", type=float, help="estimated latency cap")
+    parser.add_argument("--max-arena", help="tensor arena cap, e.g. 64KB")
+    parser.add_argument("--max-flash", help="flash cap (model + TFLM + core), e.g. 128KB")
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=60.0,
+        help="wall-clock budget of this invocation, costing and teacher included (default "
+        "60); a rerun resumes with a fresh budget",
+    )
+
+
+def _search_limits(args):
+    return search.search_limits(
+        args.board,
+        max_latency_ms=args.max_latency_ms,
+        max_arena=args.max_arena,
+        max_flash=args.max_flash,
+        budget_minutes=args.budget_minutes,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +208,13 @@ def _add_firmware_parsers(sub) -> None:
     one.add_argument("--no-bench", action="store_true", help="stop after flashing")
     one.add_argument("--kind", choices=["arduino", "esp-idf", "host"])
     _add_tool_argument(one)
+    one.add_argument(
+        "--search",
+        action="store_true",
+        help="first search for the most accurate student that fits (tinykd search, with the "
+        "limits below) and flash that one",
+    )
+    _add_search_limits(one)
     one.set_defaults(
         handler=lambda args: train_and_flash.train_and_flash(
             args.config,
@@ -194,6 +225,30 @@ def _add_firmware_parsers(sub) -> None:
             benchmark=not args.no_bench,
             kind=args.kind,
             tool=args.tool,
+            search_limits=_search_limits(args) if args.search else None,
+            search_minutes=args.budget_minutes,
+        )
+    )
+
+    searching = sub.add_parser(
+        "search",
+        help="the most accurate distilled student that fits a board (exact int8 cost, "
+        "successive halving, Pareto front)",
+    )
+    searching.add_argument("--config", help="run configuration (TOML; [search] is optional)")
+    searching.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    searching.add_argument("--dataset", help="overrides data.dataset")
+    searching.add_argument("--out", help="search folder (overrides output.dir)")
+    searching.add_argument("--board", required=True, help="board profile, e.g. nano33ble")
+    _add_search_limits(searching)
+    searching.set_defaults(
+        handler=lambda args: search.search(
+            args.config,
+            run.config_overrides(args.set, dataset=args.dataset, out=args.out),
+            _search_limits(args),
+            args.budget_minutes,
         )
     )
 

@@ -253,6 +253,24 @@ class OutputConfig:
     dir: str = "runs/latest"
 
 
+# The student families ``tinykd search`` explores by default (teachers and the MLPerf
+# references resnet8/dscnn_kws are left out; a config may add any registered model).
+SEARCH_FAMILIES = ["plain_cnn", "ds_cnn", "mbv2_micro", "mbv2_tiny"]
+SEARCH_CANDIDATE_KEYS = ("model", "width")
+
+
+@dataclass
+class SearchConfig:
+    """``tinykd search`` (tinykd/search/): the candidates and the successive-halving rungs."""
+
+    families: list[str] = field(default_factory=lambda: list(SEARCH_FAMILIES))
+    widths: list[float] = ranged([0.25, 0.5, 1.0, 1.5], above=0.0, maximum=MAX_WIDTH)
+    # more candidates: [{ model = "resnet8", width = 0.5 }]
+    candidates: list[dict] = field(default_factory=list)
+    rungs: int = ranged(3, minimum=1, maximum=6)  # the last trains student.epochs
+    reduction_factor: int = ranged(3, minimum=2, maximum=10)  # 1/r of a rung goes on
+
+
 @dataclass
 class RunConfig:
     seed: int = ranged(0, minimum=0, maximum=MAX_SEED)
@@ -265,6 +283,7 @@ class RunConfig:
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     def to_dict(self) -> dict:
         """Every section as plain tables, the typed entries as the TOML tables they came from."""
@@ -552,6 +571,36 @@ APPLICABILITY = [
 ]
 
 
+def _check_search(search: SearchConfig, problems: list[str]) -> None:
+    """Families and listed candidates name registered models; a candidate has only the
+    keys ``model`` and ``width``."""
+    known = _model_names()
+    for name in search.families:
+        if name not in known:
+            problems.append(f"search.families: {_value_problem(name, {'choices': _model_names})}")
+    for index, entry in enumerate(search.candidates):
+        where = f"search.candidates[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f'{where}: expected a table like {{ model = "ds_cnn", width = 0.5 }}')
+            continue
+        for key in entry:
+            if key not in SEARCH_CANDIDATE_KEYS:
+                problems.append(
+                    f"{where}.{key}: unknown key; allowed: {', '.join(SEARCH_CANDIDATE_KEYS)}"
+                )
+        if "model" not in entry:
+            problems.append(f"{where}: missing key 'model'")
+        elif not isinstance(entry["model"], str) or entry["model"] not in known:
+            problems.append(
+                f"{where}.model: {_value_problem(str(entry['model']), {'choices': _model_names})}"
+            )
+        width = entry.get("width", 1.0)
+        if not _matches(width, float) or not Limits(above=0.0, maximum=MAX_WIDTH).allows(width):
+            problems.append(
+                f"{where}.width: expected a number in (0, {MAX_WIDTH:g}], got {width!r}"
+            )
+
+
 def _lookup(config, dotted: str):
     for part in dotted.split("."):
         config = getattr(config, part)
@@ -598,6 +647,7 @@ def config_from_dict(table: dict) -> RunConfig:
     _check_strategy(config.strategy, problems)
     _check_compression(config.compression, problems)
     _check_data(config.data, problems)
+    _check_search(config.search, problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config

@@ -24,9 +24,11 @@ def train_and_flash(
     benchmark: bool = True,
     kind: str | None = None,
     tool: str | None = None,
+    search_limits=None,
+    search_minutes: float = 60.0,
 ) -> int:
     """The whole way from a config file to a benchmarked board (``flash``/``benchmark``
-    False: stop after building/flashing)."""
+    False: stop after building/flashing; ``search_limits``: search for the student first)."""
     from tinykd.boards import load_board
     from tinykd.config import load_config
     from tinykd.firmware.deploy import deploy
@@ -40,10 +42,15 @@ def train_and_flash(
         find_tflm_tree()
     config = load_config(config_path, overrides)
     progress = Progress()
-    data, rows, notes = run_distillation(config, progress)
-    out_dir = write_run(Path(config.output.dir), config, data, rows, notes)
-    print(results_table(rows))
-    print(arena_note(rows))
+    if search_limits is not None:
+        from tinykd.commands.search import search_for_flash
+
+        data, rows, out_dir = search_for_flash(config, search_limits, search_minutes, progress)
+    else:
+        data, rows, notes = run_distillation(config, progress)
+        out_dir = write_run(Path(config.output.dir), config, data, rows, notes)
+        print(results_table(rows))
+        print(arena_note(rows))
     distilled = next(row for row in rows if row.role == "distilled")
     progress.step(f"Fit check, render and build for {board.title}")
     if board.device == "qemu":
