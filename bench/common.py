@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tinykd.config import RunConfig, load_config  # noqa: E402
+from tinykd.data.views import Augmentation  # noqa: E402
 from tinykd.export import Int8Artifact, convert_to_artifact  # noqa: E402
 from tinykd.measure import TflmModel  # noqa: E402
-from tinykd.models import build_model, profile_model  # noqa: E402
-from tinykd.pipeline import obtain_teacher, prepare_data  # noqa: E402
+from tinykd.models import profile_model  # noqa: E402
+from tinykd.pipeline import obtain_teacher, prepare_data, student_recipe  # noqa: E402
 from tinykd.progress import Progress  # noqa: E402
-from tinykd.tasks.comparison import mean_std as task_mean_std  # noqa: E402
-from tinykd.training import SplitData, TrainResult, float_accuracy, train  # noqa: E402
+from tinykd.recipe import Distillation  # noqa: E402
+from tinykd.training import (  # noqa: E402
+    ModelSpec,
+    SplitData,
+    TrainResult,
+    build_and_train,
+    float_accuracy,
+)
+from tinykd_lab.tasks.comparison import mean_std as task_mean_std  # noqa: E402
 
 
 def bench_arguments(description: str) -> argparse.ArgumentParser:
@@ -80,30 +89,35 @@ def train_student(
     *,
     teacher=None,
     losses=(),
-    model_name=None,
-    width=None,
-    **kwargs,
+    weight_init=(),
+    hard_label_weight: float | None = None,
+    model_name: str | None = None,
+    width: float | None = None,
+    epochs: int = 0,
+    augmentation: Augmentation | None = None,
+    cache_teacher: bool = True,
+    **options,
 ) -> TrainResult:
-    """One student with the configured recipe; distilled when ``losses`` are given."""
-    student = build_model(
-        model_name or config.student.model,
-        data.input_shape,
-        data.num_classes,
-        width if width is not None else config.student.width,
-        seed=seed,
+    """One student with the configured recipe, seeded by ``seed``, without augmentation
+    unless given (``epochs`` 0: the configured ones); distilled from ``teacher`` when
+    ``losses`` (:class:`~tinykd.recipe.LossEntry`) or ``weight_init`` are given.
+    ``options``: those of :func:`tinykd.training.train`."""
+    spec = ModelSpec(
+        model_name or config.student.model, config.student.width if width is None else width
     )
-    return train(
-        student,
-        data,
-        epochs=kwargs.pop("epochs", config.student.epochs),
-        batch_size=config.student.batch_size,
-        learning_rate=config.student.learning_rate,
+    recipe = replace(
+        student_recipe(config),
         seed=seed,
-        teacher=teacher if losses or kwargs.get("weight_init") else None,
-        loss_configs=list(losses),
-        hard_label_weight=kwargs.pop("hard_label_weight", config.distillation.hard_label_weight),
-        **kwargs,
+        epochs=epochs or config.student.epochs,
+        augmentation=augmentation,
+        cache_teacher=cache_teacher,
     )
+    distillation = None
+    if losses or weight_init:
+        if hard_label_weight is None:
+            hard_label_weight = config.distillation.hard_label_weight
+        distillation = Distillation(teacher, losses, hard_label_weight, weight_init)
+    return build_and_train(spec, data, recipe, distillation, **options)
 
 
 def int8_artifact_and_accuracy(

@@ -16,6 +16,7 @@ import gzip
 import time
 from dataclasses import dataclass
 
+from bench_json import results_path, write_results
 from common import (
     bench_arguments,
     bench_config,
@@ -27,17 +28,17 @@ from common import (
 )
 
 from tinykd.compress import (
-    FineTune,
     channel_prune_distill,
     fine_tune,
     magnitude_prune_distill,
     qat_distill,
     weight_sparsity,
 )
-from tinykd.distill import build_loss
+from tinykd.config import CompressionConfig
 from tinykd.export import Int8Artifact
-from tinykd.measure.parity import parity_report
 from tinykd.models import build_model, profile_model
+from tinykd.recipe import Distillation, Recipe
+from tinykd_lab.parity import parity_report
 
 FIT_BOARDS = ("nano33ble", "pico")
 
@@ -102,6 +103,25 @@ def measure(step, model, architecture, data, calibration, seconds, quantize=True
     return row
 
 
+def report_table(summary: dict) -> str:
+    """The Markdown table the README quotes (built from the JSON, so the two agree)."""
+    lines = [
+        "| step | float acc % | int8 acc % (TFLM) | .tflite bytes | gzip bytes | arena bytes "
+        "| MACs | params | TFLM=LiteRT | max LSB | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary["rows"]:
+        int8 = "—" if row["int8_accuracy"] is None else f"{100 * row['int8_accuracy']:.2f}"
+        agreement = "—" if row["agreement"] is None else f"{100 * row['agreement']:.2f} %"
+        lsb = "—" if row["max_lsb"] is None else str(row["max_lsb"])
+        lines.append(
+            f"| {row['step']} | {100 * row['float_accuracy']:.2f} | {int8} "
+            f"| {row['tflite_bytes']:,} | {row['gzip_bytes']:,} | {row['arena_bytes']:,} "
+            f"| {row['macs']:,} | {row['params']:,} | {agreement} | {lsb} | {row['seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def fit_lines(rows: list[Row]) -> list[str]:
     """Fits-the-board check of every int8 row on a few boards."""
     from tinykd.boards import load_board
@@ -122,32 +142,37 @@ def fit_lines(rows: list[Row]) -> list[str]:
 def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--student", default="ds_cnn")
-    parser.add_argument("--fine-tune-epochs", type=int, default=3)
-    parser.add_argument("--fine-tune-lr", type=float, default=5e-4)
-    parser.add_argument("--sparsity", type=float, default=0.5)
-    parser.add_argument("--channel-fraction", type=float, default=0.5)
+    defaults = CompressionConfig()  # the run configuration's [compression] defaults
+    parser.add_argument("--fine-tune-epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--fine-tune-lr", type=float, default=defaults.learning_rate)
+    parser.add_argument("--sparsity", type=float, default=defaults.sparsity)
+    parser.add_argument("--channel-fraction", type=float, default=defaults.channel_fraction)
     parser.add_argument(
         "--channel-lr",
         type=float,
-        default=2e-3,
+        default=defaults.channel_learning_rate,
         help="fine-tuning learning rate after channel pruning (re-training a narrower net)",
+    )
+    parser.add_argument(
+        "--output",
+        help="results file (default bench/results/compress_student.json; --quick: a temporary one)",
     )
     parser.set_defaults(epochs=10, seeds=1)
     args = parser.parse_args()
+    args.output = results_path(args.output, "compress_student", args.quick)
     config = bench_config(args, **{"student.model": f'"{args.student}"'})
     if args.quick:
         args.fine_tune_epochs = 1
     started = time.monotonic()
     data, teacher = load_bench_data_and_teacher(config)
     kd = config.distillation.losses
-    settings = FineTune(
+    recipe = Recipe(
         epochs=args.fine_tune_epochs,
         batch_size=config.student.batch_size,
         learning_rate=args.fine_tune_lr,
-        losses=tuple(kd),
-        hard_label_weight=config.distillation.hard_label_weight,
         seed=config.seed,
     )
+    under_teacher = Distillation(teacher, kd, config.distillation.hard_label_weight)
     calibration = config.quantization.calibration_samples
     print(f"distilling {config.student.model} for {config.student.epochs} epochs", flush=True)
     distilled = train_student(config, data, config.seed, teacher=teacher, losses=kd)
@@ -157,12 +182,12 @@ def main() -> None:
         measure("PTQ int8", student, student, data, calibration, 0.0),
     ]
     control = _copy(student)
-    tuned = fine_tune(control, data, teacher, settings)
+    tuned = fine_tune(control, data, recipe, under_teacher)
     rows.append(measure("KD fine-tune → PTQ", control, control, data, calibration, tuned.seconds))
-    qat_model, qat = qat_distill(student, data, teacher, settings)
+    qat_model, qat = qat_distill(student, data, recipe, under_teacher)
     rows.append(measure("QAT + KD", qat_model, student, data, calibration, qat.seconds))
     sparse, pruned = magnitude_prune_distill(
-        student, data, teacher, sparsity=args.sparsity, settings=settings
+        student, data, recipe, under_teacher, sparsity=args.sparsity
     )
     rows.append(
         measure(
@@ -174,9 +199,9 @@ def main() -> None:
             pruned.seconds,
         )
     )
-    retrain = dataclasses.replace(settings, learning_rate=args.channel_lr)
+    retrain = dataclasses.replace(recipe, learning_rate=args.channel_lr)
     narrow, narrowed = channel_prune_distill(
-        student, data, teacher, fraction=args.channel_fraction, settings=retrain
+        student, data, retrain, under_teacher, fraction=args.channel_fraction
     )
     rows.append(
         measure(
@@ -207,7 +232,7 @@ def main() -> None:
         f"# Compressing one distilled student\n\n{data.name} ({data.source}): "
         f"{len(data.x_train):,} train / {len(data.x_test):,} test (whole test set for every "
         f"figure). Student {describe(reference)}, distilled for {config.student.epochs} epochs "
-        f"(KD, T = {float(build_loss(**kd[0]).temperature.numpy()):g}); every compressed row fine-tunes that student "
+        f"(KD, T = {float(kd[0].build().temperature.numpy()):g}); every compressed row fine-tunes that student "
         f"under the same teacher for {args.fine_tune_epochs} epochs (lr {args.fine_tune_lr}, "
         f"cosine; {args.channel_lr} after channel pruning); the last row trains the pruned "
         f"architecture from scratch with the student's recipe instead. 1 seed; {minutes:.0f} min on a shared 2-core machine. int8 accuracy in the "
@@ -217,20 +242,11 @@ def main() -> None:
     )
     teacher_accuracy = float_accuracy(teacher, data.x_test, data.y_test)
     print(f"Teacher: {describe(teacher)}, float {100 * teacher_accuracy:.2f} %.\n")
-    print(
-        "| step | float acc % | int8 acc % (TFLM) | .tflite bytes | gzip bytes | arena bytes "
-        "| MACs | params | TFLM=LiteRT | max LSB | train s |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        int8 = "—" if row.int8_accuracy is None else f"{100 * row.int8_accuracy:.2f}"
-        agreement = "—" if row.agreement is None else f"{100 * row.agreement:.2f} %"
-        lsb = "—" if row.max_lsb is None else str(row.max_lsb)
-        print(
-            f"| {row.step} | {100 * row.float_accuracy:.2f} | {int8} | {row.tflite_bytes:,} "
-            f"| {row.gzip_bytes:,} | {row.arena_bytes:,} | {row.macs:,} | {row.params:,} "
-            f"| {agreement} | {lsb} | {row.seconds:.0f} |"
-        )
+    figures = {
+        "teacher": {"model": describe(teacher), "float_test": teacher_accuracy},
+        "rows": [{k: v for k, v in vars(row).items() if k != "artifact"} for row in rows],
+    }
+    print(report_table(write_results(args.output, figures)))
     ptq_loss = rows[0].float_accuracy - rows[1].int8_accuracy
     qat_gain = rows[3].int8_accuracy - rows[1].int8_accuracy
     control_gain = rows[2].int8_accuracy - rows[1].int8_accuracy

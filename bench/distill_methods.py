@@ -31,6 +31,7 @@ from common import (
 from tinykd.data import take_subset
 from tinykd.distill import Distiller, build_loss
 from tinykd.models import build_model
+from tinykd.recipe import LossEntry, WeightInit
 
 KD = {"name": "kd"}  # the loss's defaults: weight 1, T = 4
 # Taps on the Fashion-MNIST pair: student plain_cnn conv1 28×28×8 → pool1 14×14×8 → conv2
@@ -153,8 +154,8 @@ def main() -> None:
                 data,
                 seed,
                 teacher=teacher,
-                losses=settings["losses"],
-                weight_init=settings.get("weight_init", []),
+                losses=[LossEntry.from_table(table) for table in settings["losses"]],
+                weight_init=[WeightInit(**pair) for pair in settings.get("weight_init", [])],
                 teacher_outputs=teacher_outputs,
             )
             accuracy, _ = int8_tflm_accuracy(run.model, data)

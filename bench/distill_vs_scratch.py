@@ -103,7 +103,7 @@ def main() -> None:
             "batch_size": config.student.batch_size,
             "learning_rate": config.student.learning_rate,
             "augmentation": repr(augmentation),
-            "losses": losses,
+            "losses": [entry.table() for entry in losses],
             "hard_label_weight": config.distillation.hard_label_weight,
         },
         "rows": rows,

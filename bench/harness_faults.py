@@ -1,11 +1,12 @@
 """Faults injected between the harness and an emulated board: how every sample ended.
 
-For each scenario of ``tinykd.measure.harness.fault_scenarios`` (link faults, a garbled
+For each scenario of ``tinykd_lab.fault_scenarios`` (link faults, a garbled
 ``tkd-info`` or ``help%`` reply, a dropped line ending, a reset while reconnecting, a
 changed hex input digit, a vanished board) the samples go through a fault-injecting TCP
 proxy (127.0.0.1) to an unpaced emulated board, and each sample is counted as answered
 correctly (exactly the TFLM host interpreter's int8 outputs), answered wrong, failed with a
-reason, or missing. A fail-closed harness has 0 wrong and 0 missing in every row.
+reason, or missing. A fail-closed harness has 0 wrong and 0 missing in every row. The
+counts go to bench/results/harness_faults.json; the table is built from them.
 
 python bench/harness_faults.py                         # a small digits CNN, 200 samples
 python bench/harness_faults.py --model m.tflite --dataset fashion_mnist --samples 500
@@ -20,11 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_json import RESULTS, write_results  # noqa: E402
+
 from tinykd.measure.devices.host_device import start_emulator_process, stop_process  # noqa: E402
 from tinykd.measure.harness.benchmark import model_from_file  # noqa: E402
 from tinykd.measure.harness.client import Timeouts  # noqa: E402
-from tinykd.measure.harness.fault_scenarios import run_scenario, scenarios  # noqa: E402
 from tinykd.measure.harness.runner import SessionOptions  # noqa: E402
+from tinykd_lab.fault_scenarios import run_scenario, scenarios  # noqa: E402
 
 
 def digits_model(folder: Path) -> Path:
@@ -32,6 +35,7 @@ def digits_model(folder: Path) -> Path:
     from tinykd.compress import convert_int8
     from tinykd.data import load_dataset
     from tinykd.models import build_model
+    from tinykd.recipe import Recipe
     from tinykd.training import SplitData, train
 
     data = load_dataset("digits")
@@ -40,7 +44,7 @@ def digits_model(folder: Path) -> Path:
         data.x_test, data.y_test, data.class_names, "digits", "sklearn",
     )  # fmt: skip
     model = build_model("plain_cnn", split.input_shape, split.num_classes, seed=0)
-    train(model, split, epochs=2, batch_size=64, learning_rate=3e-3, seed=0)
+    train(model, split, Recipe(epochs=2, batch_size=64, learning_rate=3e-3, seed=0))
     path = folder / "digits_cnn.tflite"
     path.write_bytes(
         convert_int8(model, calibration_images=split.x_train, num_calibration_samples=50)
@@ -48,11 +52,28 @@ def digits_model(folder: Path) -> Path:
     return path
 
 
+def report_table(summary: dict) -> str:
+    """The Markdown table the README quotes (built from the JSON, so the two agree)."""
+    lines = [
+        "| fault injected | answered correctly | answered wrong | failed with reason | "
+        "missing | input path |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in summary["rows"]:
+        failed = f"{row['failed']} ({row['reason']})" if row["failed"] else "0"
+        lines.append(
+            f"| {row['fault']} | {row['correct']} | {row['wrong']} | {failed} | "
+            f"{row['missing']} | {row['transport'] or '-'} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="int8 .tflite (default: a small digits CNN)")
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--output", default=str(RESULTS / "harness_faults.json"))
     args = parser.parse_args()
 
     from tinykd.data import load_dataset
@@ -73,25 +94,29 @@ def main() -> None:
             f"{len(inputs)} samples of {args.dataset} through a fault-injecting proxy to an "
             f"unpaced emulated board; model {path.name}\n"
         )
-        print(
-            "| fault injected | answered correctly | answered wrong | failed with reason | "
-            "missing | input path |"
-        )
-        print("|---|---|---|---|---|---|")
+        rows = []
         try:
             for scenario in scenarios(inputs[0].tobytes()):
                 outcome = run_scenario(
                     scenario, url, process, model.identity, inputs, model.host_outputs, options
                 )
-                reason = outcome.reasons[0].split(":")[0] if outcome.reasons else ""
-                failed = f"{outcome.failed} ({reason})" if outcome.failed else "0"
-                print(
-                    f"| {scenario.name} | {outcome.correct} | {outcome.wrong} | {failed} | "
-                    f"{outcome.missing} | {outcome.transport or '-'} |",
-                    flush=True,
+                rows.append(
+                    {
+                        "fault": scenario.name,
+                        "correct": outcome.correct,
+                        "wrong": outcome.wrong,
+                        "failed": outcome.failed,
+                        "reason": outcome.reasons[0].split(":")[0] if outcome.reasons else "",
+                        "missing": outcome.missing,
+                        "transport": outcome.transport,
+                    }
                 )
+                print(f"{scenario.name}: {rows[-1]}", flush=True)
         finally:
             stop_process(process)
+    figures = {"dataset": args.dataset, "samples": len(inputs), "model": path.name, "rows": rows}
+    print()
+    print(report_table(write_results(args.output, figures)))
 
 
 if __name__ == "__main__":

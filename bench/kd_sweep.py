@@ -18,6 +18,7 @@ from common import (
 )
 
 from tinykd.progress import Progress
+from tinykd.recipe import LossEntry
 
 SETTINGS = [  # (temperature, kd weight, hard-label weight)
     (1.0, 1.0, 0.0),  # function matching (Beyer et al. 2022): the teacher's outputs alone
@@ -48,7 +49,7 @@ def main() -> None:
             rows.append(f"| {seed} | scratch | | | {100 * accuracy:.2f} |")
             progress.say(rows[-1])
         for temperature, kd_weight, hard_weight in chosen:
-            losses = [{"name": "kd", "weight": kd_weight, "temperature": temperature}]
+            losses = [LossEntry("kd", {"weight": kd_weight, "temperature": temperature})]
             run = train_student(
                 config,
                 data,

@@ -10,7 +10,8 @@ accepted. Outcomes:
 - traceback: an exception escaped the command;
 - silent: accepted without a word (reached training, or exit 0).
 
-Goal: every case an error or its expected note, 0 tracebacks, 0 silent acceptances.
+Goal: every case an error or its expected note, 0 tracebacks, 0 silent acceptances. The
+counts go to bench/results/malformed_inputs.json; the table is built from them.
 
     python bench/malformed_inputs.py            # table + one line per case
     python bench/malformed_inputs.py --skip-unsafe   # leave out cases that exhaust memory
@@ -33,6 +34,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+from bench_json import RESULTS, write_results  # noqa: E402
+
+OUTCOMES = ("error", "note", "traceback", "silent")
 
 
 class ReachedTraining(Exception):
@@ -354,41 +358,52 @@ def outcome(case: Case, work: Path) -> tuple[str, str]:
     return "silent", "accepted"
 
 
+def report_table(summary: dict) -> str:
+    """The Markdown table the README quotes (built from the JSON, so the two agree)."""
+    lines = [
+        "| inputs | cases | clear error | note (where a note is the answer) | traceback "
+        "| silently accepted |",
+        "|---|---|---|---|---|---|",
+    ]
+    total = Counter()
+    for group, counts in summary["groups"].items():
+        total.update(counts)
+        lines.append(
+            f"| {group} | {sum(counts.values())} | {counts['error']} | {counts['note']} | "
+            f"{counts['traceback']} | {counts['silent']} |"
+        )
+    lines.append(
+        f"| **all** | {sum(total.values())} | {total['error']} | {total['note']} | "
+        f"{total['traceback']} | {total['silent']} |"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-unsafe", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="only the table")
+    parser.add_argument("--output", default=str(RESULTS / "malformed_inputs.json"))
     args = parser.parse_args(argv)
     os.environ["TINYKD_CACHE_DIR"] = tempfile.mkdtemp(prefix="tinykd-bench-cache-")
-    counts: dict[str, Counter] = {}
+    groups: dict[str, dict[str, int]] = {}
     for case in CASES:
         if case.unsafe and args.skip_unsafe:
             continue
         with tempfile.TemporaryDirectory() as work:
             result, message = outcome(case, Path(work))
         expected = "note" if case.expect.startswith("note") else "error"
-        counts.setdefault(case.group, Counter())[result] += 1
+        counts = groups.setdefault(case.group, dict.fromkeys(OUTCOMES, 0))
+        counts[result] += 1
         if not args.quiet:
             mark = "ok " if result == expected else "BAD"
             print(f"{mark} {case.group:18s} {case.name:38s} {result:9s} {message}", flush=True)
+    summary = write_results(args.output, {"groups": groups})
     print()
-    print(
-        "| inputs | cases | clear error | note (where a note is the answer) | traceback "
-        "| silently accepted |"
-    )
-    print("|---|---|---|---|---|---|")
+    print(report_table(summary))
     total = Counter()
-    for group, counter in counts.items():
-        total.update(counter)
-        cases = sum(counter.values())
-        print(
-            f"| {group} | {cases} | {counter['error']} | {counter['note']} | "
-            f"{counter['traceback']} | {counter['silent']} |"
-        )
-    print(
-        f"| **all** | {sum(total.values())} | {total['error']} | {total['note']} | "
-        f"{total['traceback']} | {total['silent']} |"
-    )
+    for counts in groups.values():
+        total.update(counts)
     return 0 if total["traceback"] == 0 and total["silent"] == 0 else 1
 
 

@@ -27,17 +27,17 @@ Figures go to bench/results/netaug.json (``--output``): every run's numbers and 
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
+from bench_json import results_path, write_results
 from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import Recipe, StudentSpec, Supervision, build_strategy
-from tinykd.io import write_json_atomic
 from tinykd.measure import TflmModel
 from tinykd.pipeline import obtain_teacher, prepare_data
 from tinykd.progress import Progress
-from tinykd.training import float_accuracy
+from tinykd.recipe import Distillation, Recipe
+from tinykd.strategies import build_strategy
+from tinykd.training import ModelSpec, float_accuracy
 
 # (label, registered model, width): ≈5 KB and ≈10 KB int8 .tflite on 28×28 inputs.
 STUDENTS = [
@@ -55,7 +55,6 @@ METHODS = {  # name: (strategy parameters, with the teacher)
     NETAUG_KD: ({}, True),
 }
 TRAIN_ACCURACY_SAMPLES = 5000
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class Run:
@@ -92,7 +91,7 @@ class Run:
 
 def train_all(args, config, data, teacher) -> dict:
     """runs[(student label, method)] = [Run per seed]."""
-    supervision = Supervision(
+    supervision = Distillation(
         teacher, config.distillation.losses, config.distillation.hard_label_weight
     )
     train_sample = np.random.default_rng(0).permutation(len(data.x_train))
@@ -110,7 +109,7 @@ def train_all(args, config, data, teacher) -> dict:
                 started = time.monotonic()
                 strategy = build_strategy("netaug", learning_rate=args.learning_rate, **params)
                 result = strategy.train(
-                    StudentSpec(model_name, width),
+                    ModelSpec(model_name, width),
                     data,
                     recipe,
                     supervision if with_teacher else None,
@@ -125,17 +124,48 @@ def train_all(args, config, data, teacher) -> dict:
     return runs
 
 
-def gains(runs, label, method, baseline) -> str:
-    pairs = zip(runs[(label, method)], runs[(label, baseline)])
-    return ", ".join(f"{100 * (a.int8 - b.int8):+.2f}" for a, b in pairs)
+def grouped(summary: dict) -> dict[tuple[str, str], list[dict]]:
+    """(student label, method) → the JSON records of its seeds, in the order they ran."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for record in summary["runs"]:
+        groups.setdefault((record["student"], record["method"]), []).append(record)
+    return groups
 
 
-def time_ratio(runs, label, method) -> str:
-    pairs = zip(runs[(label, method)], runs[(label, PLAIN)])
-    return f"{statistics.mean(a.epoch_seconds / b.epoch_seconds for a, b in pairs):.2f}×"
+def gains(groups, label, method, baseline) -> str:
+    pairs = zip(groups[(label, method)], groups[(label, baseline)])
+    return ", ".join(f"{100 * (a['int8_test'] - b['int8_test']):+.2f}" for a, b in pairs)
 
 
-def print_tables(args, config, data, runs, wall_seconds: float) -> None:
+def time_ratio(groups, label, method) -> str:
+    pairs = zip(groups[(label, method)], groups[(label, PLAIN)])
+    ratios = (a["epoch_seconds"] / b["epoch_seconds"] for a, b in pairs)
+    return f"{statistics.mean(ratios):.2f}×"
+
+
+def report_table(summary: dict) -> str:
+    """The Markdown table the README quotes (built from the JSON, so the two agree)."""
+    lines = [
+        "| student | params | .tflite | method | int8 test % | float train % | float test % "
+        "| − plain per seed (points) | time/epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups = grouped(summary)
+    for (label, method), records in groups.items():
+        first = records[0]
+        gain = "—" if method == PLAIN else gains(groups, label, method, PLAIN)
+        lines.append(
+            f"| {label} ({first['model']} ×{first['width']:g}) | {first['params']:,} | "
+            f"{first['tflite_bytes'] / 1024:.1f} KB | {method} | "
+            f"{mean_std([r['int8_test'] for r in records])} | "
+            f"{mean_std([r['float_train'] for r in records])} | "
+            f"{mean_std([r['float_test'] for r in records])} | {gain} | "
+            f"{time_ratio(groups, label, method)} |"
+        )
+    return "\n".join(lines)
+
+
+def print_tables(args, config, data, runs, summary: dict, wall_seconds: float) -> None:
     print(
         f"\n# NetAug as published vs plain, KD and NetAug + KD\n\n{data.name} ({data.source}): "
         f"{len(data.x_train)} train / {len(data.x_test)} test; {config.student.epochs} epochs, "
@@ -146,23 +176,7 @@ def print_tables(args, config, data, runs, wall_seconds: float) -> None:
         "images after training; "
         f"bench wall time {wall_seconds / 60:.0f} min.\n"
     )
-    print(
-        "| student | params | .tflite | method | int8 test % | float train % | float test % "
-        "| − plain per seed (points) | time/epoch |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for label, model_name, width in args.students:
-        for method in METHODS:
-            rows = runs[(label, method)]
-            first = rows[0]
-            gain = "—" if method == PLAIN else gains(runs, label, method, PLAIN)
-            print(
-                f"| {label} ({model_name} ×{width:g}) | {first.params:,} | "
-                f"{first.tflite_bytes / 1024:.1f} KB | {method} | "
-                f"{mean_std([r.int8 for r in rows])} | {mean_std([r.float_train for r in rows])} | "
-                f"{mean_std([r.float_test for r in rows])} | {gain} | "
-                f"{time_ratio(runs, label, method)} |"
-            )
+    print(report_table(summary))
     print("\n## Training curves (seed 0): tiny-model loss / augmented loss / validation accuracy\n")
     for label, _, _ in args.students:
         for method in (PLAIN, NETAUG):
@@ -184,9 +198,13 @@ def main() -> None:
     parser.add_argument(
         "--students", type=int, nargs="+", help="indices into STUDENTS (default: all of them)"
     )
-    parser.add_argument("--output", default=str(RESULTS / "netaug.json"))
+    parser.add_argument(
+        "--output",
+        help="results file (default bench/results/netaug.json; --quick: a temporary one)",
+    )
     parser.set_defaults(epochs=30)
     args = parser.parse_args()
+    args.output = results_path(args.output, "netaug", args.quick)
     if args.quick:
         args.students = QUICK_STUDENTS
     else:
@@ -198,24 +216,30 @@ def main() -> None:
     teacher = obtain_teacher(config, data, progress).model
     runs = train_all(args, config, data, teacher)
     wall_seconds = time.monotonic() - started
-    print_tables(args, config, data, runs, wall_seconds)
-    write_json_atomic(
-        Path(args.output),
-        {
-            "dataset": data.name,
-            "train_images": len(data.x_train),
-            "test_images": len(data.x_test),
-            "epochs": config.student.epochs,
-            "seeds": args.seeds,
-            "learning_rate": args.learning_rate,
-            "wall_seconds": wall_seconds,
-            "runs": [
-                {"student": label, "method": method, "seed": seed, **run.figures()}
-                for (label, method), seed_runs in runs.items()
-                for seed, run in enumerate(seed_runs)
-            ],
-        },
-    )
+    models = {label: (model_name, width) for label, model_name, width in args.students}
+    figures = {
+        "dataset": data.name,
+        "train_images": len(data.x_train),
+        "test_images": len(data.x_test),
+        "epochs": config.student.epochs,
+        "seeds": args.seeds,
+        "learning_rate": args.learning_rate,
+        "wall_seconds": wall_seconds,
+        "runs": [
+            {
+                "student": label,
+                "model": models[label][0],
+                "width": models[label][1],
+                "method": method,
+                "seed": seed,
+                **run.figures(),
+            }
+            for (label, method), seed_runs in runs.items()
+            for seed, run in enumerate(seed_runs)
+        ],
+    }
+    summary = write_results(args.output, figures)
+    print_tables(args, config, data, runs, summary, wall_seconds)
 
 
 if __name__ == "__main__":

@@ -262,5 +262,10 @@ def report(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def report_table(summary: dict) -> str:
+    """The lines the README quotes: the report without its title (tests/test_readme_figures.py)."""
+    return "\n".join(report(summary).splitlines()[1:])
+
+
 if __name__ == "__main__":
     main()

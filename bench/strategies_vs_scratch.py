@@ -21,12 +21,13 @@ import statistics
 from common import bench_arguments, bench_config, mean_std, np, time
 
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import Recipe, StudentSpec, build_strategy
 from tinykd.measure import TflmModel
 from tinykd.models import ensemble_model, profile_model
 from tinykd.pipeline import prepare_data
 from tinykd.progress import Progress
-from tinykd.training import float_accuracy
+from tinykd.recipe import Recipe
+from tinykd.strategies import build_strategy
+from tinykd.training import ModelSpec, float_accuracy, train
 
 SCRATCH = "scratch"
 
@@ -101,16 +102,16 @@ def run_seed(seed, args, config, data, results: Results) -> None:
     netaug = build_strategy("netaug", optimizer="adam")
     for width in args.widths:
         plain_row, netaug_row = size_rows(width)
-        student = StudentSpec(model_name, width)
+        student = ModelSpec(model_name, width)
         model = student.build(data, seed)
-        run = recipe.train(model, data)
+        run = train(model, data, recipe)
         results.add(plain_row, data, model, seconds=run.seconds)
         if width == args.middle:
             results.alias(SCRATCH, plain_row)
         if "netaug" in args.only:
             trained = netaug.train(student, data, recipe)
             results.add(netaug_row, data, trained.model, seconds=trained.seconds)
-    student = StudentSpec(model_name, args.middle)
+    student = ModelSpec(model_name, args.middle)
     if "born_again" in args.only:
         trained = build_strategy("born_again", generations=3).train(student, data, recipe)
         generation_logits = [

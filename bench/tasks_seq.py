@@ -13,10 +13,10 @@ import time
 from common import bench_arguments, bench_config, load_bench_data_and_teacher
 
 from tinykd.data.pipeline import take_subset
-from tinykd.data.text import binary_sentiment
 from tinykd.progress import Progress
-from tinykd.tasks import char_lm, gan, text_transformer
-from tinykd.tasks.comparison import TaskComparison
+from tinykd_lab.data.text import binary_sentiment
+from tinykd_lab.tasks import char_lm, gan, text_transformer
+from tinykd_lab.tasks.comparison import TaskComparison
 
 TASKS = ("gan", "text", "lm")
 

@@ -23,13 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from tinykd._keras import keras  # noqa: E402
-from tinykd.data.composed import composed_fashion_mnist  # noqa: E402
 from tinykd.io import cache_dir, save_model_atomic  # noqa: E402
 from tinykd.models import profile_model  # noqa: E402
-from tinykd.tasks import detection, segmentation  # noqa: E402  (importing registers them)
-from tinykd.tasks.comparison import TaskComparison  # noqa: E402
-from tinykd.tasks.dense import float_score, int8_score, train_on_scenes  # noqa: E402
-from tinykd.tasks.int8_export import export_int8  # noqa: E402
+from tinykd_lab.data.composed import composed_fashion_mnist  # noqa: E402
+from tinykd_lab.tasks import detection, segmentation  # noqa: E402  (importing registers them)
+from tinykd_lab.tasks.comparison import TaskComparison  # noqa: E402
+from tinykd_lab.tasks.dense import float_score, int8_score, train_on_scenes  # noqa: E402
+from tinykd_lab.tasks.int8_export import export_int8  # noqa: E402
 
 SCENE_OPTIONS = {"scene_size": 64, "objects_per_scene": (1, 3), "object_sizes": (18, 28)}
 # Ablation extras beyond the single terms of each task's recipe: plain FitNets hints

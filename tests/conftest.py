@@ -42,11 +42,12 @@ def tiny_int8_model(digits_split):
     """A plain_cnn trained for two epochs on digits, converted to int8: (keras model, bytes)."""
     from tinykd.compress import convert_int8
     from tinykd.models import build_model
+    from tinykd.recipe import Recipe
     from tinykd.training import train
 
     data = digits_split
     model = build_model("plain_cnn", data.input_shape, data.num_classes, seed=0)
-    train(model, data, epochs=2, batch_size=64, learning_rate=3e-3, seed=0)
+    train(model, data, Recipe(epochs=2, batch_size=64, learning_rate=3e-3, seed=0))
     tflite = convert_int8(model, calibration_images=data.x_train, num_calibration_samples=50)
     return model, tflite
 

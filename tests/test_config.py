@@ -12,7 +12,7 @@ from tinykd.errors import TinyKDError
 
 def test_defaults_load_without_a_file():
     config = load_config()
-    assert config.data.dataset == "fashion_mnist" and config.distillation.losses[0]["name"] == "kd"
+    assert config.data.dataset == "fashion_mnist" and config.distillation.losses[0].name == "kd"
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

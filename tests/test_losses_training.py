@@ -17,6 +17,7 @@ from tinykd._keras import keras, tf
 from tinykd.config import config_from_dict, load_config, to_toml
 from tinykd.distill import LOSSES, Distiller, LossSchedule, build_loss, initialize_from_teacher
 from tinykd.errors import TinyKDError
+from tinykd.recipe import LossEntry, WeightInit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,10 +114,10 @@ LOSS_CONFIGS = {
 
 
 # Losses of the sequence tasks (tinykd/distill/losses/sequence.py) tap attention maps and
-# hidden states of transformers; tests/tasks trains them on their own models.
+# hidden states of transformers; tests/lab/tasks trains them on their own models.
 SEQUENCE_TASK_LOSSES = {"attention_map", "output_l1"}
 # Dense-task losses that need a detection grid or (N, H, W, K) class maps on both sides
-# (tinykd/distill/losses/dense.py); tests/tasks trains them on their own models.
+# (tinykd/distill/losses/dense.py); tests/lab/tasks trains them on their own models.
 DENSE_TASK_LOSSES = {"detection_kd", "map_adversarial"}
 
 
@@ -189,11 +190,10 @@ def test_loss_configs_round_trip_through_build_loss_and_toml():
         assert type(rebuilt).from_config(loss.get_config()).get_config() == loss.get_config()
     run = load_config(None, ['data.dataset="digits"'])
     run.distillation.losses = [
-        build_loss(**entry).config_entry() for entry in [*LOSS_CONFIGS.values(), scheduled]
+        LossEntry.from_table(build_loss(**entry).config_entry())
+        for entry in [*LOSS_CONFIGS.values(), scheduled]
     ]
-    run.distillation.weight_init = [
-        {"teacher_layer": "block1_conv1", "student_layer": "conv1", "projection": "svd"}
-    ]
+    run.distillation.weight_init = [WeightInit("block1_conv1", "conv1", "svd")]
     assert config_from_dict(tomllib.loads(to_toml(run))) == run
 
 
@@ -379,10 +379,7 @@ def test_initialize_from_teacher_selects_channels_with_their_batch_norm():
     done = initialize_from_teacher(
         teacher,
         student,
-        [
-            {"teacher_layer": "t_conv1", "student_layer": "s_conv1", "projection": "select"},
-            {"teacher_layer": "t_conv2", "student_layer": "s_conv2", "projection": "svd"},
-        ],
+        [WeightInit("t_conv1", "s_conv1", "select"), WeightInit("t_conv2", "s_conv2", "svd")],
     )
     assert done[0] == "s_conv1 ← t_conv1 (select: kernel, bias, batch norm)"
     teacher_kernel = teacher.get_layer("t_conv1").get_weights()[0]
@@ -396,7 +393,7 @@ def test_initialize_from_teacher_selects_channels_with_their_batch_norm():
         initialize_from_teacher(
             teacher,
             student,
-            [{"teacher_layer": "t_conv1", "student_layer": "s_conv1", "projection": "pca"}],
+            [WeightInit("t_conv1", "s_conv1", "pca")],
         )
 
 

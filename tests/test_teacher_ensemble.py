@@ -9,6 +9,7 @@ import pytest
 
 from tinykd.config import config_from_dict, inapplicable_keys
 from tinykd.errors import TinyKDError
+from tinykd.recipe import LossEntry
 
 
 def small_config(**teacher):
@@ -78,11 +79,11 @@ def test_feature_losses_need_one_teacher():
 
     config = small_config(ensemble=2)
     config.distillation.losses = [
-        {"name": "attention", "teacher_tap": "block1_conv1_relu", "student_tap": "conv1_relu"}
+        LossEntry("attention", {"teacher_tap": "block1_conv1_relu", "student_tap": "conv1_relu"})
     ]
     with pytest.raises(TinyKDError, match="teacher.ensemble = 2 averages"):
         check_distillation_setup(config, (8, 8, 1), 10)
-    config.distillation.losses = [{"name": "kd"}]
+    config.distillation.losses = [LossEntry("kd")]
     check_distillation_setup(config, (8, 8, 1), 10)  # logits only: fine
 
 

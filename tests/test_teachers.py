@@ -14,6 +14,7 @@ import pytest
 
 from tinykd._keras import keras, tf
 from tinykd.errors import TinyKDError
+from tinykd.recipe import Distillation, LossEntry, Recipe, WeightInit
 
 keras3 = pytest.importorskip("keras", minversion="3")
 
@@ -118,7 +119,7 @@ def test_each_format_distills_one_epoch_and_reaches_int8(saved_teachers, digits_
     paths, _ = saved_teachers
     data = digits_split
     loaded = load_teacher(paths[name], data.input_shape, data.num_classes)
-    losses = [{"name": "kd", "temperature": 4.0}]
+    losses = [LossEntry("kd", {"temperature": 4.0})]
     check_teacher_supports_losses(loaded, losses)
     small = type(data)(
         data.x_train[:SLICE],
@@ -129,16 +130,8 @@ def test_each_format_distills_one_epoch_and_reaches_int8(saved_teachers, digits_
         ],
     )
     student = build_model("plain_cnn", data.input_shape, data.num_classes, 0.5, seed=0)
-    result = train(
-        student,
-        small,
-        epochs=1,
-        batch_size=64,
-        learning_rate=3e-3,
-        seed=0,
-        teacher=loaded.model,
-        loss_configs=losses,
-    )
+    recipe = Recipe(epochs=1, batch_size=64, learning_rate=3e-3, seed=0)
+    result = train(student, small, recipe, Distillation(loaded.model, losses))
     tflite = convert_int8(
         result.model, calibration_images=small.x_train, num_calibration_samples=20
     )
@@ -152,12 +145,12 @@ def test_feature_losses_need_a_keras_teacher(saved_teachers, digits, name):
 
     paths, _ = saved_teachers
     loaded = load_teacher(paths[name], digits.input_shape, digits.num_classes)
-    hint = {"name": "hint", "teacher_tap": "t_conv", "student_tap": "conv1"}
+    hint = LossEntry("hint", {"teacher_tap": "t_conv", "student_tap": "conv1"})
     with pytest.raises(TinyKDError, match="feature losses need a Keras teacher"):
         check_teacher_supports_losses(loaded, [hint])
-    pair = {"teacher_layer": "t_conv", "student_layer": "conv1"}
+    pair = WeightInit("t_conv", "conv1")
     with pytest.raises(TinyKDError, match="weight_init copies the teacher's kernels"):
-        check_teacher_supports_losses(loaded, [{"name": "kd"}], [pair])
+        check_teacher_supports_losses(loaded, [LossEntry("kd")], [pair])
 
 
 def test_a_tflite_teacher_refuses_gradient_losses(saved_teachers, digits):
@@ -166,9 +159,9 @@ def test_a_tflite_teacher_refuses_gradient_losses(saved_teachers, digits):
     paths, _ = saved_teachers
     loaded = load_teacher(paths["float.tflite"], digits.input_shape, digits.num_classes)
     with pytest.raises(TinyKDError, match="gradients"):
-        check_teacher_supports_losses(loaded, [{"name": "gradient"}])
+        check_teacher_supports_losses(loaded, [LossEntry("gradient")])
     keras3_loaded = load_teacher(paths["keras3.keras"], digits.input_shape, digits.num_classes)
-    check_teacher_supports_losses(keras3_loaded, [{"name": "gradient"}])  # TF graphs have them
+    check_teacher_supports_losses(keras3_loaded, [LossEntry("gradient")])  # TF graphs have them
 
 
 def test_tf_keras_teacher_layers_stay_tappable(saved_teachers, digits):
@@ -176,7 +169,7 @@ def test_tf_keras_teacher_layers_stay_tappable(saved_teachers, digits):
 
     paths, _ = saved_teachers
     loaded = load_teacher(paths["tf_keras.h5"], digits.input_shape, digits.num_classes)
-    hint = {"name": "hint", "teacher_tap": "t_conv", "student_tap": "conv1"}
+    hint = LossEntry("hint", {"teacher_tap": "t_conv", "student_tap": "conv1"})
     check_teacher_supports_losses(loaded, [hint])
     assert loaded.model.get_layer("t_conv").output.shape[1:] == (6, 6, 8)
 

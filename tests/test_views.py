@@ -7,6 +7,7 @@ import pytest
 
 from tinykd.data.views import Augmentation, ViewPlan, render_views
 from tinykd.errors import TinyKDError
+from tinykd.recipe import Distillation, LossEntry, Recipe
 
 
 def shifted_by_loops(image: np.ndarray, dy: int, dx: int, flip: bool) -> np.ndarray:
@@ -184,19 +185,12 @@ def test_training_on_mixed_views_with_and_without_a_teacher(
         "sklearn",
     )
     augmentation = Augmentation(max_shift=1, views=2, mixup=0.4)
-    for losses in ([], [{"name": "kd", "temperature": 1.0}]):
+    for losses in ([], [LossEntry("kd", {"temperature": 1.0})]):
         student = build_model("plain_cnn", images.shape[1:], 10, seed=0)
         before = student.get_weights()[0].copy()
-        result = train(
-            student,
-            data,
-            epochs=1,
-            batch_size=32,
-            learning_rate=1e-3,
-            seed=0,
-            teacher=teacher if losses else None,
-            loss_configs=losses,
-            augmentation=augmentation,
+        recipe = Recipe(
+            epochs=1, batch_size=32, learning_rate=1e-3, seed=0, augmentation=augmentation
         )
+        result = train(student, data, recipe, Distillation(teacher, losses) if losses else None)
         assert not np.array_equal(before, student.get_weights()[0])
         assert (result.teacher_seconds > 0) == bool(losses)  # the teacher pass ran once

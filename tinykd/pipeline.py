@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tinykd import __version__
-from tinykd.compress import FineTune, StepSettings, apply_steps
+from tinykd.compress import StepSettings, apply_steps
 from tinykd.config import DataConfig, RunConfig, inapplicable_keys, to_toml
 from tinykd.data import load_dataset, split_validation, take_subset
 from tinykd.data.validate import check_dataset, check_source, check_split
@@ -24,8 +24,9 @@ from tinykd.io import (
     write_text_atomic,
 )
 from tinykd.measure import TflmModel
-from tinykd.models import build_model, ensemble_model, profile_model
+from tinykd.models import ensemble_model, profile_model
 from tinykd.progress import Progress
+from tinykd.recipe import Distillation, Recipe
 from tinykd.teachers import (
     TFLITE,
     LoadedTeacher,
@@ -34,7 +35,7 @@ from tinykd.teachers import (
     without_logit_conversion,
 )
 from tinykd.teachers.cache import TeacherCacheEntry, cache_key, checkpoint_callback
-from tinykd.training import SplitData, float_accuracy, train
+from tinykd.training import ModelSpec, SplitData, build_and_train, float_accuracy, train
 from tinykd.validate import check_distillation_setup
 
 
@@ -216,13 +217,9 @@ def _ensemble_teacher(config: RunConfig, data: SplitData, progress: Progress) ->
 
 def _train_teacher(config, data, progress, entry=None, resume=None):
     """Train the configured teacher architecture; checkpoint each epoch into ``entry``."""
-    teacher = build_model(
-        config.teacher.model,
-        data.input_shape,
-        data.num_classes,
-        config.teacher.width,
-        seed=config.teacher.seed,
-    )
+    spec = ModelSpec(config.teacher.model, config.teacher.width)
+    recipe = teacher_recipe(config)
+    teacher = spec.build(data, recipe.seed)
     callbacks = [progress.epoch_callback("teacher")]
     if entry is not None:
         if resume is not None:
@@ -231,15 +228,22 @@ def _train_teacher(config, data, progress, entry=None, resume=None):
     result = train(
         teacher,
         data,
+        recipe,
+        callbacks=callbacks,
+        initial_epoch=resume.epochs_done if resume is not None else 0,
+    )
+    return teacher, result.seconds
+
+
+def teacher_recipe(config: RunConfig) -> Recipe:
+    """The teacher's budget (its own seed: every student seed shares one teacher)."""
+    return Recipe(
         epochs=config.teacher.epochs,
         batch_size=config.teacher.batch_size,
         learning_rate=config.teacher.learning_rate,
         seed=config.teacher.seed,
         augmentation=teacher_augmentation(config),
-        callbacks=callbacks,
-        initial_epoch=resume.epochs_done if resume is not None else 0,
     )
-    return teacher, result.seconds
 
 
 def teacher_augmentation(config: RunConfig):
@@ -251,56 +255,58 @@ def teacher_augmentation(config: RunConfig):
     return None if augmentation is None else replace(augmentation, views=0, mixup=0.0)
 
 
-def train_student(
-    config: RunConfig, data: SplitData, progress: Progress, teacher=None, label="student"
-):
-    """A fresh student of the configured architecture: from scratch, or distilled from ``teacher``."""
-    student = build_model(
-        config.student.model,
-        data.input_shape,
-        data.num_classes,
-        config.student.width,
-        seed=config.seed,
-    )
-    return train(
-        student,
-        data,
+def student_recipe(config: RunConfig) -> Recipe:
+    """The budget every student of the run gets (scratch, distilled, a strategy's models)."""
+    return Recipe(
         epochs=config.student.epochs,
         batch_size=config.student.batch_size,
         learning_rate=config.student.learning_rate,
         seed=config.seed,
-        teacher=teacher,
-        loss_configs=config.distillation.losses if teacher is not None else [],
-        hard_label_weight=config.distillation.hard_label_weight,
-        cache_teacher=config.distillation.cache_teacher,
         augmentation=config.data.augmentation(),
+        cache_teacher=config.distillation.cache_teacher,
+    )
+
+
+def student_spec(config: RunConfig) -> ModelSpec:
+    return ModelSpec(config.student.model, config.student.width)
+
+
+def distillation(config: RunConfig, teacher) -> Distillation:
+    """How ``teacher`` teaches the run's distilled student (``[distillation]``)."""
+    options = config.distillation
+    return Distillation(teacher, options.losses, options.hard_label_weight, options.weight_init)
+
+
+def train_student(
+    config: RunConfig, data: SplitData, progress: Progress, teacher=None, label="student"
+):
+    """A fresh student of the configured architecture: from scratch, or distilled from ``teacher``."""
+    return build_and_train(
+        student_spec(config),
+        data,
+        student_recipe(config),
+        distillation(config, teacher) if teacher is not None else None,
         callbacks=[progress.epoch_callback(label)],
-        weight_init=config.distillation.weight_init if teacher is not None else [],
         progress=progress,
     )
 
 
 def train_with_strategy(config: RunConfig, data: SplitData, progress: Progress, teacher=None):
     """The configured ``[strategy]`` (born_again, mutual, deep_supervision, netaug) on the student."""
-    from tinykd.distill.strategies import Recipe, StudentSpec, Supervision, build_strategy
+    from tinykd.strategies import build_strategy
 
     strategy = build_strategy(config.strategy.name, **config.strategy.params)
     supervision = None
     if config.strategy.with_teacher and teacher is not None:
-        supervision = Supervision(
-            teacher, config.distillation.losses, config.distillation.hard_label_weight
-        )
-    recipe = Recipe(
-        epochs=config.student.epochs,
-        batch_size=config.student.batch_size,
-        learning_rate=config.student.learning_rate,
-        seed=config.seed,
-        cache_teacher=config.distillation.cache_teacher,
-        augmentation=config.data.augmentation(),
+        # the teacher's losses only: a strategy starts its models from their own seeds
+        supervision = replace(distillation(config, teacher), weight_init=())
+    return strategy.train(
+        student_spec(config),
+        data,
+        student_recipe(config),
+        supervision,
         callbacks=[progress.epoch_callback(config.strategy.name)],
     )
-    student = StudentSpec(config.student.model, config.student.width)
-    return strategy.train(student, data, recipe, supervision)
 
 
 def strategy_note(name: str, result, data: SplitData) -> str:
@@ -318,20 +324,21 @@ def compress_student(config: RunConfig, data: SplitData, teacher, student, progr
     """The configured compression steps applied to ``student``, each fine-tuned under the teacher."""
     options = config.compression
     settings = StepSettings(
-        fine_tune=FineTune(
+        # the student's batch size and seed, without augmentation; the student keeps its
+        # distilled weights (no weight_init again)
+        recipe=Recipe(
             epochs=options.epochs,
             batch_size=config.student.batch_size,
             learning_rate=options.learning_rate,
-            losses=tuple(config.distillation.losses),
-            hard_label_weight=config.distillation.hard_label_weight,
             seed=config.seed,
         ),
+        distillation=replace(distillation(config, teacher), weight_init=()),
         sparsity=options.sparsity,
         channel_fraction=options.channel_fraction,
         channel_learning_rate=options.channel_learning_rate,
     )
     progress.say(f"    steps: {' → '.join(options.steps)}, {options.epochs} epochs each")
-    return apply_steps(student, data, teacher, options.steps, settings)
+    return apply_steps(student, data, options.steps, settings)
 
 
 def measure_int8(
@@ -474,7 +481,7 @@ def run_distillation(
     progress.step(f"Student from scratch ({config.student.model}, {config.student.epochs} epochs)")
     scratch = train_student(config, data, progress, label="scratch")
     progress.step(
-        f"Distilled student ({', '.join(loss['name'] for loss in config.distillation.losses)})"
+        f"Distilled student ({', '.join(loss.name for loss in config.distillation.losses)})"
     )
     distilled = train_student(config, data, progress, teacher=teacher, label="distilled")
     strategy = None

@@ -1,24 +1,27 @@
-"""Training recipes shared by the pipeline and the benchmarks: one code path for all models.
+"""Training: one code path for every model, driven by a :class:`~tinykd.recipe.Recipe`.
 
 A teacher, a scratch student and a distilled student are all trained by a
-:class:`~tinykd.distill.Distiller` (with no losses it is plain supervised training), with
-the same optimizer, schedule, batch size and seed, so comparisons are fair.
+:class:`~tinykd.distill.Distiller` (with no losses it is plain supervised training) under
+a recipe (optimizer, schedule, epochs, batch size, augmentation, seed), so models with the
+same recipe are trained alike and comparisons are fair.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tinykd._keras import keras, tf
 from tinykd.data.pipeline import make_tf_dataset
 from tinykd.data.views import Augmentation, ViewPlan
-from tinykd.distill import Distiller, LossSchedule, build_loss, initialize_from_teacher
+from tinykd.distill import Distiller, LossSchedule, initialize_from_teacher
 from tinykd.distill.distiller import DEFAULT_CACHE_LIMIT_BYTES, LABELS_KEY, TEACHER_KEY
 from tinykd.distill.losses.base import LOGITS
 from tinykd.distill.soft_labels import stored_view_logits
+from tinykd.models import build_model
+from tinykd.recipe import Distillation, Recipe
 
 # The views of the training images are drawn from this seed, not the run's: every seed of a
 # comparison (and the teacher's stored outputs for them) shares one plan, while the run's
@@ -64,14 +67,6 @@ class TrainResult:
         return self.seconds / max(1, self.epochs)
 
 
-def make_optimizer(learning_rate: float, total_steps: int):
-    """Adam with cosine decay to zero over the whole budget (helps tiny models converge)."""
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(1, total_steps)
-    )
-    return keras.optimizers.Adam(schedule)
-
-
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to 0 over the rest
     (the schedule of the NetAug and MCUNet training code)."""
@@ -96,60 +91,89 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def make_sgd_optimizer(learning_rate: float, total_steps: int, warmup_fraction: float = 0.0):
-    """SGD with Nesterov momentum 0.9 and :class:`WarmupCosine` (weight decay, where wanted,
-    is added to the gradients by the trainer, as PyTorch's SGD does)."""
-    schedule = WarmupCosine(learning_rate, total_steps, round(warmup_fraction * total_steps))
-    return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+def make_optimizer(recipe: Recipe, total_steps: int):
+    """The recipe's optimizer over ``total_steps``: Adam with cosine decay to zero (helps
+    tiny models converge), or SGD with Nesterov momentum 0.9 and :class:`WarmupCosine`
+    (weight decay, where wanted, is added to the gradients by the trainer, as PyTorch's
+    SGD does)."""
+    if recipe.optimizer == "sgd":
+        warmup_steps = round(recipe.warmup_fraction * total_steps)
+        schedule = WarmupCosine(recipe.learning_rate, total_steps, warmup_steps)
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        recipe.learning_rate, decay_steps=max(1, total_steps)
+    )
+    return keras.optimizers.Adam(schedule)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which registered model to build, and how wide."""
+
+    model: str
+    width: float = 1.0
+
+    def build(self, data: SplitData, seed: int, width: float | None = None) -> keras.Model:
+        return build_model(
+            self.model,
+            data.input_shape,
+            data.num_classes,
+            self.width if width is None else width,
+            seed=seed,
+        )
+
+
+def build_and_train(
+    spec: ModelSpec,
+    data: SplitData,
+    recipe: Recipe,
+    distillation: Distillation | None = None,
+    **options,
+) -> TrainResult:
+    """A fresh model of ``spec`` (initialised from the recipe's seed), trained by :func:`train`."""
+    return train(spec.build(data, recipe.seed), data, recipe, distillation, **options)
 
 
 def train(
     model: keras.Model,
     data: SplitData,
+    recipe: Recipe,
+    distillation: Distillation | None = None,
     *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    teacher: keras.Model | None = None,
-    loss_configs: list[dict] = (),
-    hard_label_weight: float = 1.0,
-    cache_teacher: bool = True,
-    augmentation: Augmentation | None = None,
     callbacks: list = (),
-    weight_init: list[dict] = (),
     teacher_outputs: dict | None = None,
     hard_loss=None,
     metric=None,
     progress=None,
     initial_epoch: int = 0,
 ) -> TrainResult:
-    """Train ``model`` in place (distilled from ``teacher`` when losses are given).
+    """Train ``model`` in place with ``recipe`` (distilled when ``distillation`` is given).
 
-    ``weight_init`` (with a teacher) first sets student kernels to projections of the
+    ``distillation.weight_init`` first sets student kernels to projections of the
     teacher's (:func:`~tinykd.distill.initialize_from_teacher`). Loss schedules are applied
     by a :class:`~tinykd.distill.LossSchedule` callback. ``teacher_outputs``: the teacher's
     tapped outputs for ``data.x_train`` computed once for several runs (then the teacher
     pass is not part of this run's time). ``hard_loss`` and ``metric`` replace
     cross-entropy and accuracy for dense tasks.
 
-    With ``augmentation`` the student trains on replayed views (:mod:`tinykd.data.views`);
-    when only the teacher's logits are needed and ``cache_teacher`` is set, the teacher's
-    logits of every stored view are computed once (or read from the cache) and replayed, so
-    the teacher and student see exactly the same pixels; otherwise the teacher runs on
-    each batch's views. ``progress`` (a :class:`~tinykd.progress.Progress`) reports that pass.
-    ``initial_epoch``: epochs already done (a resumed run; a callback restores the weights
-    and optimizer state).
+    With the recipe's augmentation the student trains on replayed views
+    (:mod:`tinykd.data.views`); when only the teacher's logits are needed and the recipe
+    caches the teacher, the teacher's logits of every stored view are computed once (or
+    read from the cache) and replayed, so the teacher and student see exactly the same
+    pixels; otherwise the teacher runs on each batch's views. ``progress`` (a
+    :class:`~tinykd.progress.Progress`) reports that pass. ``initial_epoch``: epochs
+    already done (a resumed run; a callback restores the weights and optimizer state).
     """
-    keras.utils.set_random_seed(seed)
-    losses = [build_loss(**dict(entry)) for entry in loss_configs] if teacher is not None else []
-    if teacher is not None and weight_init:
-        initialize_from_teacher(teacher, model, [dict(pair) for pair in weight_init])
+    keras.utils.set_random_seed(recipe.seed)
+    teacher = distillation.teacher if distillation is not None else None
+    losses = distillation.build_losses() if distillation is not None else []
+    if distillation is not None and distillation.weight_init:
+        initialize_from_teacher(teacher, model, distillation.weight_init)
     distiller = Distiller(
         model,
         teacher,
         losses,
-        hard_label_weight=hard_label_weight if losses else 1.0,
+        hard_label_weight=distillation.hard_label_weight if losses else 1.0,
         hard_loss=hard_loss,
         metric=metric,
     )
@@ -158,10 +182,11 @@ def train(
         callbacks.insert(0, LossSchedule(losses))
     # Cached teacher outputs must fit in memory (feature taps of a large set may not).
     fits_in_memory = distiller.teacher_cache_bytes(len(data.x_train)) <= DEFAULT_CACHE_LIMIT_BYTES
-    plan = None if augmentation is None else view_plan(data, augmentation, epochs)
+    augmentation = recipe.augmentation
+    plan = None if augmentation is None else view_plan(data, augmentation, recipe.epochs)
     view_logits, teacher_seconds = None, 0.0
     replayable = plan is not None and not augmentation.fresh
-    if replayable and cache_teacher and distiller.replays_teacher_logits:
+    if replayable and recipe.cache_teacher and distiller.replays_teacher_logits:
         started = time.monotonic()
         view_logits, reused = stored_view_logits(
             teacher,
@@ -175,19 +200,14 @@ def train(
     seconds = fit_trainer(
         distiller,
         data,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        cache_teacher=cache_teacher and fits_in_memory,
-        augmentation=augmentation,
+        replace(recipe, cache_teacher=recipe.cache_teacher and fits_in_memory),
         callbacks=callbacks,
         precomputed=teacher_outputs,
         view_logits=view_logits,
         plan=plan,
         initial_epoch=initial_epoch,
     )
-    return TrainResult(model, seconds, epochs - initial_epoch, teacher_seconds)
+    return TrainResult(model, seconds, recipe.epochs - initial_epoch, teacher_seconds)
 
 
 def view_plan(data: SplitData, augmentation: Augmentation, epochs: int) -> ViewPlan:
@@ -198,49 +218,46 @@ def view_plan(data: SplitData, augmentation: Augmentation, epochs: int) -> ViewP
 def fit_trainer(
     trainer: keras.Model,
     data: SplitData,
+    recipe: Recipe,
     *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    cache_teacher: bool = True,
-    augmentation: Augmentation | None = None,
     callbacks: list = (),
     precomputed: dict | None = None,
     view_logits: np.ndarray | None = None,
     plan: ViewPlan | None = None,
-    optimizer_factory=make_optimizer,
     initial_epoch: int = 0,
 ) -> float:
-    """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer); seconds taken.
+    """Compile and fit a trainer model (a Distiller, or a strategy's joint trainer) with
+    ``recipe``; seconds taken.
 
     The trainer supplies ``make_targets(x, y, cache_teacher=..., precomputed=...)``;
-    everything else (optimizer, schedule, shuffling, augmentation, validation) is the one
-    shared recipe. ``view_logits``: the teacher's stored logits of every view of ``plan``
-    (see :func:`train`), replayed with the views; without a plan it is drawn here. ``optimizer_factory(learning_rate, total_steps)``
-    replaces Adam + cosine.
+    everything else (optimizer, schedule, shuffling, augmentation, validation) comes from
+    the recipe. ``view_logits``: the teacher's stored logits of every view of ``plan``
+    (see :func:`train`), replayed with the views; without a plan it is drawn here.
     """
-    steps_per_epoch = int(np.ceil(len(data.x_train) / batch_size))
-    trainer.compile(optimizer=optimizer_factory(learning_rate, steps_per_epoch * epochs))
+    steps_per_epoch = int(np.ceil(len(data.x_train) / recipe.batch_size))
+    trainer.compile(optimizer=make_optimizer(recipe, steps_per_epoch * recipe.epochs))
     started = time.monotonic()
-    if augmentation is None:
+    if recipe.augmentation is None:
         targets = trainer.make_targets(
-            data.x_train, data.y_train, cache_teacher=cache_teacher, precomputed=precomputed
+            data.x_train,
+            data.y_train,
+            cache_teacher=recipe.cache_teacher,
+            precomputed=precomputed,
         )
         train_set = make_tf_dataset(
-            data.x_train, targets, batch_size=batch_size, shuffle=True, seed=seed
+            data.x_train, targets, batch_size=recipe.batch_size, shuffle=True, seed=recipe.seed
         )
     else:
-        plan = plan or view_plan(data, augmentation, epochs)
-        train_set = view_batches(data, plan, batch_size, seed, view_logits)
+        plan = plan or view_plan(data, recipe.augmentation, recipe.epochs)
+        train_set = view_batches(data, plan, recipe.batch_size, recipe.seed, view_logits)
     validation = None
     if len(data.x_val):
         validation = make_tf_dataset(
-            data.x_val, data.y_val, batch_size=512, shuffle=False, seed=seed
+            data.x_val, data.y_val, batch_size=512, shuffle=False, seed=recipe.seed
         )
     trainer.fit(
         train_set,
-        epochs=epochs,
+        epochs=recipe.epochs,
         steps_per_epoch=steps_per_epoch,
         initial_epoch=initial_epoch,
         validation_data=validation,

@@ -40,7 +40,7 @@ def check_distillation_setup(
     distillation = config.distillation
     if not distillation.losses and not distillation.weight_init:
         return
-    from tinykd.distill import Distiller, build_loss, initialize_from_teacher
+    from tinykd.distill import Distiller, initialize_from_teacher
     from tinykd.models import build_model
 
     with _keras_names_unchanged():
@@ -53,10 +53,8 @@ def check_distillation_setup(
                 config.student.model, input_shape, num_classes, config.student.width
             )
             if distillation.weight_init:
-                initialize_from_teacher(
-                    teacher, student, [dict(p) for p in distillation.weight_init]
-                )
-            losses = [build_loss(**dict(entry)) for entry in distillation.losses]
+                initialize_from_teacher(teacher, student, distillation.weight_init)
+            losses = [entry.build() for entry in distillation.losses]
             distiller = Distiller(student, teacher, losses, distillation.hard_label_weight)
         except (ValueError, TypeError) as exc:  # Keras refusing a shape the loss asked for
             raise TinyKDError(

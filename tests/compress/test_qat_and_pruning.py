@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from tinykd.compress import (
-    FineTune,
     channel_prune_distill,
     convert_int8,
     fine_tune,
@@ -21,6 +20,7 @@ from tinykd.export import describe_tflite
 from tinykd.export.checks import deployment_problems
 from tinykd.measure import TflmModel
 from tinykd.models import count_macs
+from tinykd.recipe import Distillation, LossEntry, Recipe
 
 
 def _weights_unchanged(model, before) -> bool:
@@ -28,11 +28,11 @@ def _weights_unchanged(model, before) -> bool:
 
 
 def test_qat_with_distillation_converts_to_the_same_full_int8_model(
-    tiny_int8_model, digits_split, digits_teacher, quick_fine_tune
+    tiny_int8_model, digits_split, quick_fine_tune, under_teacher
 ):
     student, ptq_tflite = tiny_int8_model
     before = student.get_weights()
-    qat_model, result = qat_distill(student, digits_split, digits_teacher, quick_fine_tune)
+    qat_model, result = qat_distill(student, digits_split, quick_fine_tune, under_teacher)
     assert _weights_unchanged(student, before), "QAT must work on a copy"
     assert any("quant" in layer.name for layer in qat_model.layers)
     tflite = convert_int8(
@@ -51,12 +51,12 @@ def test_qat_with_distillation_converts_to_the_same_full_int8_model(
 
 
 def test_magnitude_pruning_reaches_the_target_sparsity_but_not_a_smaller_tflite(
-    tiny_int8_model, digits_split, digits_teacher, quick_fine_tune
+    tiny_int8_model, digits_split, quick_fine_tune, under_teacher
 ):
     student, dense_tflite = tiny_int8_model
     before = student.get_weights()
     pruned, _ = magnitude_prune_distill(
-        student, digits_split, digits_teacher, sparsity=0.6, settings=quick_fine_tune
+        student, digits_split, quick_fine_tune, under_teacher, sparsity=0.6
     )
     assert _weights_unchanged(student, before), "pruning must work on a copy"
     assert weight_sparsity(pruned) == pytest.approx(0.6, abs=0.02)
@@ -73,11 +73,11 @@ def test_magnitude_pruning_reaches_the_target_sparsity_but_not_a_smaller_tflite(
 
 
 def test_channel_pruning_with_distillation_recovers_a_narrower_student(
-    tiny_int8_model, digits_split, digits_teacher, quick_fine_tune
+    tiny_int8_model, digits_split, quick_fine_tune, under_teacher
 ):
     student, _ = tiny_int8_model
     narrow, _ = channel_prune_distill(
-        student, digits_split, digits_teacher, fraction=0.5, settings=quick_fine_tune
+        student, digits_split, quick_fine_tune, under_teacher, fraction=0.5
     )
     assert count_macs(narrow) < 0.4 * count_macs(student)
     tflite = convert_int8(
@@ -86,13 +86,18 @@ def test_channel_pruning_with_distillation_recovers_a_narrower_student(
     assert TflmModel(tflite).accuracy(digits_split.x_test, digits_split.y_test) > 0.75
 
 
-def test_fine_tuning_refuses_a_student_that_is_its_own_teacher(tiny_int8_model, digits_split):
+def test_fine_tuning_refuses_a_student_that_is_its_own_teacher(
+    tiny_int8_model, digits_split, quick_fine_tune
+):
     student, _ = tiny_int8_model
     with pytest.raises(TinyKDError, match="same model"):
-        fine_tune(student, digits_split, student, FineTune(epochs=1))
+        fine_tune(student, digits_split, quick_fine_tune, Distillation(student, (LossEntry("kd"),)))
 
 
-def test_fine_tune_settings_are_checked():
-    with pytest.raises(TinyKDError, match="at least 1 epoch"):
-        FineTune(epochs=0)
-    assert FineTune(epochs=3, batch_size=100).steps(1001) == 33
+def test_recipe_settings_are_checked():
+    with pytest.raises(TinyKDError, match="epochs must be at least 1, not 0"):
+        Recipe(epochs=0, batch_size=64, learning_rate=1e-3, seed=0)
+    with pytest.raises(TinyKDError, match="a warm-up is part of the sgd schedule only"):
+        Recipe(epochs=1, batch_size=64, learning_rate=1e-3, seed=0, warmup_fraction=0.1)
+    # 1001 samples in batches of 100: 11 steps per epoch (the last batch holds one), 3 epochs
+    assert Recipe(epochs=3, batch_size=100, learning_rate=1e-3, seed=0).steps(1001) == 33

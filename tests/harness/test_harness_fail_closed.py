@@ -1,6 +1,6 @@
 """Faults aimed at the replies a fail-open harness trusted: never a wrong answer, never lost.
 
-Each scenario (``tinykd.measure.harness.fault_scenarios``) runs the samples through a real
+Each scenario (``tinykd_lab.fault_scenarios``) runs the samples through a real
 fault-injecting TCP proxy (127.0.0.1) to an emulated board; the harness itself is not mocked.
 Every sample must end answered with exactly the TFLM host outputs, or failed with a reason.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from harness_settings import FAST, SAMPLES
 
-from tinykd.measure.harness.fault_scenarios import run_scenario, scenarios
+from tinykd_lab.fault_scenarios import run_scenario, scenarios
 
 NAMES = [scenario.name for scenario in scenarios(bytes(SAMPLES))]
 

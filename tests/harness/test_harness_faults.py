@@ -17,8 +17,6 @@ import pytest
 from harness_settings import FAST
 
 from tinykd.measure.devices.host_device import start_emulator_process
-from tinykd.measure.harness.fault_scenarios import LINK_FAULTS
-from tinykd.measure.harness.faults import Fault, FaultInjector
 from tinykd.measure.harness.runner import (
     BoardSession,
     ModelIdentity,
@@ -26,6 +24,8 @@ from tinykd.measure.harness.runner import (
     WrongModel,
     run_benchmark,
 )
+from tinykd_lab.fault_scenarios import LINK_FAULTS
+from tinykd_lab.faults import Fault, FaultInjector
 
 FAULTS = LINK_FAULTS
 

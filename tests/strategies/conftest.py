@@ -26,7 +26,7 @@ def digits_split(digits):
 
 @pytest.fixture
 def recipe():
-    from tinykd.distill.strategies import Recipe
+    from tinykd.recipe import Recipe
 
     return Recipe(epochs=2, batch_size=64, learning_rate=3e-3, seed=0)
 

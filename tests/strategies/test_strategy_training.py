@@ -7,20 +7,16 @@ import pytest
 
 from tinykd._keras import keras, tf
 from tinykd.compress import convert_int8
-from tinykd.distill.strategies import (
-    Recipe,
-    StudentSpec,
-    Supervision,
-    build_strategy,
-    ensemble_model,
-)
-from tinykd.distill.strategies.deep_supervision import HEAD_PREFIX, default_head_taps
-from tinykd.distill.strategies.mutual import MutualTrainer
-from tinykd.distill.strategies.netaug import build_supernet
 from tinykd.errors import TinyKDError
 from tinykd.export.tflite_model import describe_tflite
 from tinykd.measure import TflmModel
-from tinykd.training import float_accuracy
+from tinykd.models import ensemble_model
+from tinykd.recipe import Distillation, LossEntry, Recipe
+from tinykd.strategies import build_strategy
+from tinykd.strategies.deep_supervision import HEAD_PREFIX, default_head_taps
+from tinykd.strategies.mutual import MutualTrainer
+from tinykd.strategies.netaug import build_supernet
+from tinykd.training import ModelSpec, float_accuracy, train
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +36,10 @@ def _same_architecture(model, reference):
 def test_netaug_with_teacher_exports_the_plain_tiny_model_equal_to_the_supernet(
     digits_split, recipe, randomize_weights
 ):
-    teacher = StudentSpec("plain_cnn", 2.0).build(digits_split, seed=9)
-    supervision = Supervision(teacher, [{"name": "kd", "temperature": 2.0, "weight": 0.5}])
+    teacher = ModelSpec("plain_cnn", 2.0).build(digits_split, seed=9)
+    supervision = Distillation(teacher, [LossEntry("kd", {"temperature": 2.0, "weight": 0.5})])
     strategy = build_strategy("netaug", batch_norm_samples=500)
-    student = StudentSpec("mbv2_micro", 0.5)
+    student = ModelSpec("mbv2_micro", 0.5)
     result = strategy.train(student, digits_split, recipe, supervision)
     # Epoch 1 samples widths and expand ratios (after sorting), epoch 2 (the last half)
     # keeps the tiny widths but still samples the expand ratios.
@@ -76,9 +72,9 @@ def test_netaug_without_augmentation_and_with_adam_is_plain_training(digits_spli
     statistics differ (NetAug re-estimates them). Measured: alpha = 0 moves no weight tensor
     by more than 5e-4 of its norm (float rounding), alpha = 1 moves them by 0.6–30 %."""
     recipe = Recipe(epochs=1, batch_size=64, learning_rate=3e-3, seed=0)
-    student = StudentSpec("plain_cnn", 0.5)
+    student = ModelSpec("plain_cnn", 0.5)
     plain = student.build(digits_split, seed=0)
-    recipe.train(plain, digits_split)
+    train(plain, digits_split, recipe)
     netaug = build_strategy(
         "netaug",
         alpha=0.0,
@@ -118,13 +114,13 @@ def test_netaug_loss_is_label_smoothed_and_weight_decay_spares_batch_norm_and_bi
     """One plain SGD step (lr 1, no momentum) with and without weight decay λ: kernels
     differ by exactly λ·w, batch-norm and bias weights not at all; the reported loss is
     cross-entropy against (1 − ε)·one-hot + ε/10, computed here in numpy."""
-    from tinykd.distill.strategies.netaug import NetAugTrainer
+    from tinykd.strategies.netaug import NetAugTrainer
 
     x, y = digits_split.x_train[:32], digits_split.y_train[:32]
     updated = []
     for weight_decay in (0.0, 0.01):
         supernet, tiny = build_supernet(
-            StudentSpec("mbv2_tiny", 0.5), digits_split, 0, [1.0, 2.0], [1.0, 2.0]
+            ModelSpec("mbv2_tiny", 0.5), digits_split, 0, [1.0, 2.0], [1.0, 2.0]
         )
         trainer = NetAugTrainer(supernet, 1.0, 0.1, weight_decay, "netaug", None, tiny)
         trainer.augmenting.assign(False)
@@ -158,24 +154,24 @@ def test_warmup_cosine_schedule_by_hand():
 
 
 def test_teacher_feature_losses_are_refused_by_joint_strategies(digits_split, recipe):
-    teacher = StudentSpec("plain_cnn", 1.0).build(digits_split, seed=9)
-    supervision = Supervision(teacher, [{"name": "kd", "teacher_tap": "conv1_relu"}])
+    teacher = ModelSpec("plain_cnn", 1.0).build(digits_split, seed=9)
+    supervision = Distillation(teacher, [LossEntry("kd", {"teacher_tap": "conv1_relu"})])
     with pytest.raises(TinyKDError, match="only losses on logits"):
         build_strategy("netaug").train(
-            StudentSpec("plain_cnn", 0.5), digits_split, recipe, supervision
+            ModelSpec("plain_cnn", 0.5), digits_split, recipe, supervision
         )
 
 
 def test_born_again_trains_generations_from_each_other(digits_split, recipe):
     strategy = build_strategy("born_again", generations=2, temperature=2.0)
-    result = strategy.train(StudentSpec("plain_cnn", 0.5), digits_split, recipe)
+    result = strategy.train(ModelSpec("plain_cnn", 0.5), digits_split, recipe)
     first, second = result.members.values()
     assert list(result.members) == ["generation 1", "generation 2"]
     assert result.model is second and _same_architecture(first, second)
     x = digits_split.x_test[:64]
     # Generation 1 is exactly a scratch student with the same seed and recipe.
-    scratch = StudentSpec("plain_cnn", 0.5).build(digits_split, seed=0)
-    recipe.train(scratch, digits_split)
+    scratch = ModelSpec("plain_cnn", 0.5).build(digits_split, seed=0)
+    train(scratch, digits_split, recipe)
     np.testing.assert_allclose(
         first.predict(x, verbose=0), scratch.predict(x, verbose=0), atol=1e-4
     )
@@ -188,7 +184,7 @@ def test_born_again_trains_generations_from_each_other(digits_split, recipe):
 
 
 def test_mutual_loss_is_cross_entropy_plus_mean_kl_to_the_other_peers(digits_split):
-    peers = [StudentSpec("plain_cnn", 0.5).build(digits_split, seed=seed) for seed in (1, 2, 3)]
+    peers = [ModelSpec("plain_cnn", 0.5).build(digits_split, seed=seed) for seed in (1, 2, 3)]
     trainer = MutualTrainer(peers, 2.0, 0.7, "mutual", None, peers[0])
     trainer.compile(optimizer=keras.optimizers.SGD(0.0))
     x, y = digits_split.x_train[:32], digits_split.y_train[:32]
@@ -209,7 +205,7 @@ def test_mutual_loss_is_cross_entropy_plus_mean_kl_to_the_other_peers(digits_spl
 
 def test_mutual_learning_trains_different_peers_and_their_ensemble(digits_split, recipe):
     strategy = build_strategy("mutual", peers=2, models=["ds_cnn"], widths=[0.5])
-    result = strategy.train(StudentSpec("plain_cnn", 0.5), digits_split, recipe)
+    result = strategy.train(ModelSpec("plain_cnn", 0.5), digits_split, recipe)
     labels = list(result.members)
     assert labels == ["peer 1 (plain_cnn ×0.5)", "peer 2 (ds_cnn ×0.5)"]
     assert result.model is result.members[labels[0]]
@@ -221,18 +217,18 @@ def test_mutual_learning_trains_different_peers_and_their_ensemble(digits_split,
 
 
 def test_default_heads_sit_at_the_end_of_each_earlier_stage(digits_split):
-    resnet = StudentSpec("resnet8").build(digits_split, seed=0)  # 8×8 → 8, 4, 2
+    resnet = ModelSpec("resnet8").build(digits_split, seed=0)  # 8×8 → 8, 4, 2
     assert default_head_taps(resnet) == ["stage1_out", "stage2_out"]
-    assert default_head_taps(StudentSpec("plain_cnn").build(digits_split, seed=0)) == ["conv1_relu"]
+    assert default_head_taps(ModelSpec("plain_cnn").build(digits_split, seed=0)) == ["conv1_relu"]
 
 
 def test_deep_supervision_heads_never_reach_the_exported_model(
     digits_split, recipe, randomize_weights
 ):
     result = build_strategy("deep_supervision").train(
-        StudentSpec("plain_cnn", 0.5), digits_split, recipe
+        ModelSpec("plain_cnn", 0.5), digits_split, recipe
     )
-    plain = randomize_weights(StudentSpec("plain_cnn", 0.5).build(digits_split, seed=0))
+    plain = randomize_weights(ModelSpec("plain_cnn", 0.5).build(digits_split, seed=0))
     assert _same_architecture(result.model, plain)
     assert not any(HEAD_PREFIX in layer.name for layer in result.model.layers)
     x, y = digits_split.x_test, digits_split.y_test
@@ -245,31 +241,14 @@ def test_deep_supervision_heads_never_reach_the_exported_model(
 
 
 def test_ensemble_of_one_model_is_the_model(digits_split):
-    model = StudentSpec("plain_cnn", 0.5).build(digits_split, seed=0)
+    model = ModelSpec("plain_cnn", 0.5).build(digits_split, seed=0)
     assert ensemble_model([model]) is model
 
 
 def test_born_again_teaches_later_generations_at_temperature_one_by_default():
     """The paper's generations learn from the plain softmax (T = 1); T stays settable."""
-
-    class RecordingRecipe:
-        seed, epochs = 0, 1
-
-        def __init__(self):
-            self.calls = []
-
-        def train(self, model, data, *, seed=None, **distillation):
-            self.calls.append(distillation)
-
-    class TinyStudent:
-        def build(self, data, seed):
-            inputs = keras.Input((2,))
-            return keras.Model(inputs, keras.layers.Dense(3)(inputs))
-
+    previous = object()  # stands for generation k − 1
     for params, temperature in (({}, 1.0), ({"temperature": 4.0}, 4.0)):
-        recipe = RecordingRecipe()
-        build_strategy("born_again", generations=2, **params).train(TinyStudent(), None, recipe)
-        assert recipe.calls[0] == {}, "generation 1 trains from the labels alone"
-        assert recipe.calls[1]["loss_configs"] == [
-            {"name": "kd", "temperature": temperature, "weight": 1.0}
-        ]
+        taught = build_strategy("born_again", generations=2, **params).distillation(previous)
+        assert taught.teacher is previous and taught.hard_label_weight == 1.0
+        assert taught.losses == (LossEntry("kd", {"temperature": temperature, "weight": 1.0}),)

@@ -11,17 +11,18 @@ import numpy as np
 import pytest
 
 from tinykd._keras import keras, tf
-from tinykd.distill.strategies import StudentSpec, Supernet, reestimate_batch_norm
-from tinykd.distill.strategies.netaug import build_supernet
-from tinykd.distill.strategies.supernet import EXPAND, FIXED, WIDTH, flatten_rows
 from tinykd.errors import TinyKDError
+from tinykd.strategies import Supernet, reestimate_batch_norm
+from tinykd.strategies.netaug import build_supernet
+from tinykd.strategies.supernet import EXPAND, FIXED, WIDTH, flatten_rows
+from tinykd.training import ModelSpec
 
 WIDTHS = [1.0, 1.6, 2.2]
 EXPANDS = [1.0, 1.6, 2.2, 2.8]
 
 
 def _supernet(digits_split, model="mbv2_tiny", width=0.5, seed=0):
-    return build_supernet(StudentSpec(model, width), digits_split, seed, WIDTHS, EXPANDS)
+    return build_supernet(ModelSpec(model, width), digits_split, seed, WIDTHS, EXPANDS)
 
 
 def _eager_sample(supernet, width=True, expand=True) -> dict:
@@ -145,7 +146,7 @@ def test_sorting_puts_the_heaviest_inner_channels_first_and_keeps_the_wide_funct
 
 def test_tiny_model_starts_from_the_plain_students_weights_and_shares_them(digits_split):
     supernet, _ = _supernet(digits_split, "plain_cnn", seed=3)
-    plain_start = StudentSpec("plain_cnn", 0.5).build(digits_split, seed=3)
+    plain_start = ModelSpec("plain_cnn", 0.5).build(digits_split, seed=3)
     for exported, fresh in zip(supernet.export().get_weights(), plain_start.get_weights()):
         np.testing.assert_array_equal(exported, fresh)
     # One gradient step on the widest model only moves the tiny model too (shared weights).
@@ -190,7 +191,7 @@ def test_unsupported_models_and_factors_are_a_clear_error():
 
 
 def test_batch_norm_reestimation_uses_the_exact_input_statistics(digits_split, randomize_weights):
-    model = StudentSpec("plain_cnn", 1.0).build(digits_split, seed=0)
+    model = ModelSpec("plain_cnn", 1.0).build(digits_split, seed=0)
     randomize_weights(model)
     images = digits_split.x_train[:300]
     assert reestimate_batch_norm(model, images, batch_size=64) == 2

@@ -148,7 +148,7 @@ def list_registered(what: str) -> int:
 
         print("\n".join(MODELS.names()))
     elif what == "strategies":
-        from tinykd.distill.strategies import STRATEGIES
+        from tinykd.strategies import STRATEGIES
 
         print("\n".join(STRATEGIES.names()))
     else:

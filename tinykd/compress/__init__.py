@@ -5,7 +5,7 @@ Every step that changes the student is followed by fine-tuning under the teacher
 """
 
 from tinykd.compress.channel_prune import channel_prune_distill, prune_channels
-from tinykd.compress.fine_tune import FineTune, fine_tune
+from tinykd.compress.fine_tune import fine_tune
 from tinykd.compress.prune import magnitude_prune_distill, weight_sparsity
 from tinykd.compress.qat import qat_distill, quantize_aware
 from tinykd.compress.quantize import convert_int8
@@ -15,7 +15,6 @@ __all__ = [
     "COMPRESSION_STEPS",
     "StepSettings",
     "apply_steps",
-    "FineTune",
     "channel_prune_distill",
     "convert_int8",
     "fine_tune",

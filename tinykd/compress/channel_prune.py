@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinykd._keras import keras
-from tinykd.compress.fine_tune import FineTune, fine_tune
+from tinykd.compress.fine_tune import fine_tune
 from tinykd.errors import TinyKDError
+from tinykd.recipe import Distillation, Recipe
 from tinykd.training import SplitData, TrainResult
 
 PRODUCERS = {"Conv2D", "Dense"}
@@ -256,8 +257,13 @@ def prune_channels(model, *, fraction: float, name: str | None = None) -> keras.
 
 
 def channel_prune_distill(
-    student, data: SplitData, teacher, *, fraction: float, settings: FineTune
+    student,
+    data: SplitData,
+    recipe: Recipe,
+    distillation: Distillation | None,
+    *,
+    fraction: float,
 ) -> tuple[keras.Model, TrainResult]:
-    """Remove ``fraction`` of the channels of ``student``, then fine-tune under ``teacher``."""
+    """Remove ``fraction`` of the channels of ``student``, then fine-tune (under the teacher)."""
     pruned = prune_channels(student, fraction=fraction)
-    return pruned, fine_tune(pruned, data, teacher, settings)
+    return pruned, fine_tune(pruned, data, recipe, distillation)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinykd._keras import keras
-from tinykd.compress.fine_tune import FineTune, fine_tune
+from tinykd.compress.fine_tune import fine_tune
 from tinykd.errors import TinyKDError
+from tinykd.recipe import Distillation, Recipe
 from tinykd.training import SplitData, TrainResult
 
 PRUNED_KERNELS = (keras.layers.Conv2D, keras.layers.Dense)  # DepthwiseConv2D is a Conv2D
@@ -41,14 +42,19 @@ def pruning_schedule(total_steps: int, sparsity: float, ramp: float = 0.7):
 
 
 def magnitude_prune_distill(
-    student, data: SplitData, teacher, *, sparsity: float, settings: FineTune
+    student,
+    data: SplitData,
+    recipe: Recipe,
+    distillation: Distillation | None,
+    *,
+    sparsity: float,
 ) -> tuple[keras.Model, TrainResult]:
     """Prune a copy of ``student`` to ``sparsity`` while distilling; returns the stripped model."""
     import tensorflow_model_optimization as tfmot
 
     if not 0.0 < sparsity < 1.0:
         raise TinyKDError(f"pruning sparsity must be in (0, 1), not {sparsity}.")
-    schedule = pruning_schedule(settings.steps(len(data.x_train)), sparsity)
+    schedule = pruning_schedule(recipe.steps(len(data.x_train)), sparsity)
     try:
         wrapped = tfmot.sparsity.keras.prune_low_magnitude(
             _copy(student), pruning_schedule=schedule
@@ -56,7 +62,7 @@ def magnitude_prune_distill(
     except (ValueError, RuntimeError) as exc:
         raise TinyKDError(f"Magnitude pruning cannot wrap {student.name!r}: {exc}") from None
     result = fine_tune(
-        wrapped, data, teacher, settings, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()]
+        wrapped, data, recipe, distillation, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()]
     )
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     result.model = stripped

@@ -5,14 +5,15 @@ channel for convolutions) and int8 activations, simulated in float during traini
 default scheme handles Conv2D/DepthwiseConv2D followed by BatchNormalization and ReLU as
 one fused pattern (the same fusion the converter does), so the batch norms of tinykd's
 students need no folding by hand. The distiller trains the wrapped student like any other
-model; conversion to full-int8 still needs a representative dataset (DESIGN.md).
+model; conversion to full-int8 still needs a representative dataset.
 """
 
 from __future__ import annotations
 
 from tinykd._keras import keras
-from tinykd.compress.fine_tune import FineTune, fine_tune
+from tinykd.compress.fine_tune import fine_tune
 from tinykd.errors import TinyKDError
+from tinykd.recipe import Distillation, Recipe
 from tinykd.training import SplitData, TrainResult
 
 
@@ -32,11 +33,11 @@ def quantize_aware(model) -> keras.Model:
 
 
 def qat_distill(
-    student, data: SplitData, teacher, settings: FineTune
+    student, data: SplitData, recipe: Recipe, distillation: Distillation | None
 ) -> tuple[keras.Model, TrainResult]:
-    """Wrap ``student`` for QAT and fine-tune it under ``teacher``; returns the QAT model.
+    """Wrap ``student`` for QAT and fine-tune it (under the teacher); returns the QAT model.
 
     Convert the result with :func:`tinykd.compress.convert_int8`, as any Keras model.
     """
     quantized = quantize_aware(student)
-    return quantized, fine_tune(quantized, data, teacher, settings)
+    return quantized, fine_tune(quantized, data, recipe, distillation)

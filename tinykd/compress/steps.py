@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from tinykd.compress.channel_prune import channel_prune_distill
-from tinykd.compress.fine_tune import FineTune
 from tinykd.compress.prune import magnitude_prune_distill
 from tinykd.compress.qat import qat_distill
 from tinykd.errors import TinyKDError
+from tinykd.recipe import Distillation, Recipe
 from tinykd.registry import Registry
 
 COMPRESSION_STEPS: Registry = Registry("compression step")
@@ -23,33 +23,33 @@ LAST_ONLY = ("qat",)
 
 @dataclass(frozen=True)
 class StepSettings:
-    """What the steps need besides the model: fine-tuning, and how much to prune."""
+    """What the steps need besides the model (the run configuration's ``[compression]``
+    holds every default): the fine-tuning recipe and teacher, and how much to prune."""
 
-    fine_tune: FineTune
-    sparsity: float = 0.5  # magnitude_prune: final fraction of zero weights
-    channel_fraction: float = 0.5  # channel_prune: fraction of each layer's channels removed
-    # A narrower network re-learns more than a quantized or sparse one: on Fashion-MNIST
-    # (ds_cnn, half the channels, 3 epochs) 2e-3 recovered 83.8 % where 5e-4 gave 78.4 %.
-    channel_learning_rate: float = 2e-3
+    recipe: Recipe  # fine-tuning after each step
+    distillation: Distillation | None  # the teacher fine-tuning learns from (None: labels)
+    sparsity: float  # magnitude_prune: final fraction of zero weights
+    channel_fraction: float  # channel_prune: fraction of each layer's channels removed
+    channel_learning_rate: float  # channel_prune: a narrower net re-learns more
 
 
 @COMPRESSION_STEPS.register("qat")
-def _qat(student, data, teacher, settings: StepSettings):
-    return qat_distill(student, data, teacher, settings.fine_tune)
+def _qat(student, data, settings: StepSettings):
+    return qat_distill(student, data, settings.recipe, settings.distillation)
 
 
 @COMPRESSION_STEPS.register("magnitude_prune")
-def _magnitude_prune(student, data, teacher, settings: StepSettings):
+def _magnitude_prune(student, data, settings: StepSettings):
     return magnitude_prune_distill(
-        student, data, teacher, sparsity=settings.sparsity, settings=settings.fine_tune
+        student, data, settings.recipe, settings.distillation, sparsity=settings.sparsity
     )
 
 
 @COMPRESSION_STEPS.register("channel_prune")
-def _channel_prune(student, data, teacher, settings: StepSettings):
-    retrain = dataclasses.replace(settings.fine_tune, learning_rate=settings.channel_learning_rate)
+def _channel_prune(student, data, settings: StepSettings):
+    retrain = dataclasses.replace(settings.recipe, learning_rate=settings.channel_learning_rate)
     return channel_prune_distill(
-        student, data, teacher, fraction=settings.channel_fraction, settings=retrain
+        student, data, retrain, settings.distillation, fraction=settings.channel_fraction
     )
 
 
@@ -69,13 +69,13 @@ def step_order_problems(steps: list[str]) -> list[str]:
     return problems
 
 
-def apply_steps(student, data, teacher, steps: list[str], settings: StepSettings):
+def apply_steps(student, data, steps: list[str], settings: StepSettings):
     """Run ``steps`` in order; returns the final model and the total fine-tuning seconds."""
     problems = step_order_problems(list(steps))
     if problems:
         raise TinyKDError("Invalid compression steps: " + " ".join(problems))
     model, seconds = student, 0.0
     for step in steps:
-        model, result = COMPRESSION_STEPS.get(step)(model, data, teacher, settings)
+        model, result = COMPRESSION_STEPS.get(step)(model, data, settings)
         seconds += result.seconds
     return model, seconds

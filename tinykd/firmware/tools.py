@@ -57,4 +57,3 @@ IDF_PY = Tool(
 )
 C_COMPILER = Tool("cc", ("cc", "gcc", "clang"), "`apt-get install gcc`", ("CC",))
 CXX_COMPILER = Tool("c++", ("c++", "g++", "clang++"), "`apt-get install g++`", ("CXX",))
-BUILD_TOOLS = {tool.name: tool for tool in (ARDUINO_CLI, PLATFORMIO, IDF_PY)}

@@ -340,28 +340,27 @@ def _logits_not_probabilities(loaded: LoadedTeacher, sample) -> LoadedTeacher:
     return loaded
 
 
-def check_teacher_supports_losses(loaded: LoadedTeacher, loss_configs, weight_init=()) -> None:
-    """Every loss (and ``weight_init``) can read what it needs from this teacher's format,
-    or one clear error."""
-    from tinykd.distill import build_loss
+def check_teacher_supports_losses(loaded: LoadedTeacher, losses, weight_init=()) -> None:
+    """Every loss (:class:`~tinykd.recipe.LossEntry`) and ``weight_init`` can read what it
+    needs from this teacher's format, or one clear error."""
     from tinykd.distill.losses.base import INPUT, LOGITS, parse_gradient_tap
 
     problems = []
-    for entry in loss_configs:
-        loss = build_loss(**dict(entry))
+    for entry in losses:
+        loss = entry.build()
         for tap in loss.teacher_taps:
             gradient = parse_gradient_tap(tap)
             plain = gradient[1] if gradient else tap
             if plain not in (LOGITS, INPUT) and not loaded.layers_tappable:
                 problems.append(
-                    f"loss {entry['name']!r} reads the teacher layer {plain!r}: feature losses "
+                    f"loss {entry.name!r} reads the teacher layer {plain!r}: feature losses "
                     "need a Keras teacher tinykd can open layer by layer (a tf-keras .keras/.h5 "
                     f"file or Keras 2 SavedModel); this {loaded.format} teacher exposes only "
                     "its outputs"
                 )
             elif gradient and not loaded.gradients:
                 problems.append(
-                    f"loss {entry['name']!r} needs the teacher's gradients, which a "
+                    f"loss {entry.name!r} needs the teacher's gradients, which a "
                     f"{loaded.format} teacher cannot give; use a Keras or SavedModel teacher"
                 )
     if weight_init and not loaded.layers_tappable:

@@ -1,8 +1,8 @@
 """Losses for dense predictions: per-cell detections, per-pixel class maps, feature maps.
 
-The detection losses read the grid layout of :mod:`tinykd.tasks.detection`: per cell,
-channel 0 is the objectness logit, channels 1–4 the box logits (decoded with a sigmoid)
-and channels 5… the class logits.
+The detection losses read a grid of per-cell predictions (the layout of the lab's
+detection task, ``tinykd_lab/tasks/detection.py``): per cell, channel 0 is the objectness
+logit, channels 1–4 the box logits (decoded with a sigmoid) and channels 5… the class logits.
 """
 
 from __future__ import annotations

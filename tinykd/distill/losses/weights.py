@@ -212,30 +212,23 @@ def following_batch_norm(model: keras.Model, layer_name: str):
     return None
 
 
-def initialize_from_teacher(
-    teacher: keras.Model, student: keras.Model, pairs: list[dict]
-) -> list[str]:
+def initialize_from_teacher(teacher: keras.Model, student: keras.Model, pairs) -> list[str]:
     """Set student kernels (and biases) to fixed projections of the teacher's.
 
-    ``pairs``: ``[{"teacher_layer": ..., "student_layer": ..., "projection": "select" | "svd"}]``.
-    With ``"select"`` the batch normalization that follows each layer is copied for the
-    selected channels too, so the student starts as a channel subset of the teacher.
-    Returns one line per layer saying what was copied.
+    ``pairs``: :class:`~tinykd.recipe.WeightInit` entries (teacher layer, student layer,
+    projection ``"select"`` or ``"svd"``). With ``"select"`` the batch normalization that
+    follows each layer is copied for the selected channels too, so the student starts as a
+    channel subset of the teacher. Returns one line per layer saying what was copied.
     """
     done = []
     for index, pair in enumerate(pairs):
         where = f"distillation.weight_init[{index}]"
-        unknown = set(pair) - {"teacher_layer", "student_layer", "projection"}
-        if unknown or not pair.get("teacher_layer") or not pair.get("student_layer"):
-            raise TinyKDError(
-                f"{where}: expected {{teacher_layer, student_layer, projection}}, got {sorted(pair)}."
-            )
-        method = pair.get("projection", "select")
+        method = pair.projection
         if method not in FIXED_PROJECTIONS:
             raise TinyKDError(
                 f"{where}.projection: one of {', '.join(FIXED_PROJECTIONS)}, not {method!r}."
             )
-        teacher_layer, student_layer = pair["teacher_layer"], pair["student_layer"]
+        teacher_layer, student_layer = pair.teacher_layer, pair.student_layer
         teacher_kernel = layer_kernel(teacher, teacher_layer).numpy()
         student_kernel = layer_kernel(student, student_layer)
         check_kernel_shapes(teacher_kernel.shape, student_kernel.shape, method, where)

@@ -30,8 +30,6 @@ from tinykd.measure.harness.client import (
 )
 from tinykd.measure.harness.link import Link, LinkLost
 
-TRANSPORTS = ("auto", "binary", "hex")
-
 
 class DeviceGone(Exception):
     """The port could not be reopened: the device vanished."""

@@ -8,32 +8,26 @@
 Each returns a plain student model of the configured architecture, ready for int8.
 """
 
-from tinykd.distill.strategies import (  # noqa: F401  (register the strategies)
+from tinykd.strategies import (  # noqa: F401  (register the strategies)
     born_again,
     deep_supervision,
     mutual,
     netaug,
 )
-from tinykd.distill.strategies.base import (
+from tinykd.strategies.base import (
     STRATEGIES,
-    Recipe,
     Strategy,
     StrategyResult,
-    StudentSpec,
-    Supervision,
     build_strategy,
     strategy_parameters,
 )
-from tinykd.distill.strategies.batch_norm import reestimate_batch_norm
-from tinykd.distill.strategies.supernet import Supernet
+from tinykd.strategies.batch_norm import reestimate_batch_norm
+from tinykd.strategies.supernet import Supernet
 
 __all__ = [
     "STRATEGIES",
-    "Recipe",
     "Strategy",
     "StrategyResult",
-    "StudentSpec",
-    "Supervision",
     "Supernet",
     "build_strategy",
     "reestimate_batch_norm",

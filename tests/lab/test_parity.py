@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinykd.measure.parity import compare_outputs, parity_report
+from tinykd_lab.parity import compare_outputs, parity_report
 
 
 def test_comparison_figures_by_hand():

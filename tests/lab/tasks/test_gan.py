@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinykd.tasks import gan
+from tinykd_lab.tasks import gan
 
 
 def test_frechet_distance_golden_values():
@@ -89,7 +89,7 @@ def test_generator_distiller_matches_outputs_and_features(fashion_slice):
 @pytest.mark.slow
 def test_int8_generator_in_tflm_and_frechet_scoring(fashion_slice):
     from tinykd.models import build_model
-    from tinykd.tasks.int8_export import export_int8, tflm_predict
+    from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
 
     images, real = fashion_slice
     generator = gan.build_generator(16, width=0.125)

@@ -26,16 +26,17 @@ from __future__ import annotations
 
 from tinykd._keras import keras, tf
 from tinykd.distill.losses import Batch, build_loss
-from tinykd.distill.strategies.base import (
+from tinykd.errors import TinyKDError
+from tinykd.models.builders import BN_MOMENTUM
+from tinykd.strategies.base import (
     STRATEGIES,
     JointTrainer,
     Strategy,
     StrategyResult,
+    fit_joint,
     mean_kl_to_targets,
     require,
 )
-from tinykd.errors import TinyKDError
-from tinykd.models.builders import BN_MOMENTUM
 
 layers = keras.layers
 HEAD_PREFIX = "aux_head"
@@ -175,7 +176,7 @@ class DeepSupervision(Strategy):
         self.temperature = float(temperature)
         self.feature_weight = float(feature_weight)
 
-    def train(self, student, data, recipe, supervision=None) -> StrategyResult:
+    def train(self, student, data, recipe, supervision=None, callbacks=()) -> StrategyResult:
         model = student.build(data, recipe.seed)
         taps = self.heads or default_head_taps(model)
         if not taps:
@@ -188,6 +189,6 @@ class DeepSupervision(Strategy):
         trainer = DeepSupervisionTrainer(
             model, heads, len(taps), self, self.name, supervision, model
         )
-        seconds = recipe.fit(trainer, data)
+        seconds = fit_joint(trainer, data, recipe, callbacks)
         members = {"student (heads removed)": model}
         return StrategyResult(model=model, members=members, seconds=seconds, epochs=recipe.epochs)

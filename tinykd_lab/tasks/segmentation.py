@@ -12,18 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from tinykd._keras import keras
-from tinykd.data.composed import ComposedScenes
 from tinykd.errors import TinyKDError
 from tinykd.models.builders import channels, conv_bn_relu, depthwise_separable
-from tinykd.tasks.dense import DENSE_TASKS, DenseTask
+from tinykd_lab.data.composed import ComposedScenes
+from tinykd_lab.tasks.dense import DENSE_TASKS, DenseTask
 
 SCORE_MAP_TAP = "score_map"
 BOTTLENECK_TAP = "bottleneck_pw_relu"
 layers = keras.layers
-
-
-def segmentation_class_names(object_class_names: list[str]) -> list[str]:
-    return ["background", *object_class_names]
 
 
 # The metric.

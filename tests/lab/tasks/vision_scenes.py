@@ -11,7 +11,7 @@ from tinykd.data.sources import FASHION_MNIST_DEBIAN_DIR
 
 @functools.cache
 def _compose():
-    from tinykd.data.composed import composed_fashion_mnist
+    from tinykd_lab.data.composed import composed_fashion_mnist
 
     return composed_fashion_mnist(train_count=48, test_count=24, seed=0, crop_limit=300)
 

@@ -13,9 +13,9 @@ from tinykd._keras import tf
 from tinykd.distill import build_loss
 from tinykd.distill.losses import Batch
 from tinykd.errors import TinyKDError
-from tinykd.tasks import segmentation as seg
-from tinykd.tasks.dense import float_score, int8_score, train_on_scenes
-from tinykd.tasks.int8_export import export_int8, tflm_predict
+from tinykd_lab.tasks import segmentation as seg
+from tinykd_lab.tasks.dense import float_score, int8_score, train_on_scenes
+from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
 
 # mIoU against hand-computed values.
 LABELS = np.array([[0, 0, 1], [1, 2, 2]])

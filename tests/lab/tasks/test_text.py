@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from vader_sample import load_sample
 
-from tinykd.data import text
-from tinykd.data.text import (
+from tinykd.errors import TinyKDError
+from tinykd_lab.data import text
+from tinykd_lab.data.text import (
     RatedSentence,
     Vocabulary,
     binary_sentiment,
@@ -19,7 +20,6 @@ from tinykd.data.text import (
     load_vader_sentences,
     words,
 )
-from tinykd.errors import TinyKDError
 
 
 def _targz(members: dict[str, bytes]) -> bytes:
@@ -143,7 +143,7 @@ def test_hidden_state_loss_is_mse_after_a_dense_projection():
     expected = np.mean((projected - teacher[0, 0]) ** 2)  # (0 + 9 + 0) / 3
     value = loss.compute_loss({"t": teacher}, {"s": student}, Batch(None, None))
     assert float(value) == pytest.approx(expected) == pytest.approx(3.0)
-    from tinykd.tasks.text_transformer import classifier_config, distillation_losses
+    from tinykd_lab.tasks.text_transformer import classifier_config, distillation_losses
 
     entries = distillation_losses(
         classifier_config(300, 16, "teacher"), classifier_config(300, 16, "student")
@@ -156,7 +156,7 @@ def test_hidden_state_loss_is_mse_after_a_dense_projection():
 
 
 def test_attention_probabilities_match_numpy_softmax(rng):
-    from tinykd.tasks.transformer_layers import AttentionProbabilities
+    from tinykd_lab.tasks.transformer_layers import AttentionProbabilities
 
     query = rng.standard_normal((2, 5, 8)).astype(np.float32)
     key = rng.standard_normal((2, 5, 8)).astype(np.float32)
@@ -172,7 +172,7 @@ def test_attention_probabilities_match_numpy_softmax(rng):
 
 
 def test_teacher_layer_mapping_is_tinyberts():
-    from tinykd.tasks.text_transformer import mapped_teacher_layer
+    from tinykd_lab.tasks.text_transformer import mapped_teacher_layer
 
     assert [mapped_teacher_layer(m, 1, 2) for m in range(1)] == [1]
     assert [mapped_teacher_layer(m, 2, 4) for m in range(2)] == [1, 3]
@@ -181,7 +181,7 @@ def test_teacher_layer_mapping_is_tinyberts():
 
 @pytest.mark.slow
 def test_tiny_transformer_teacher_scratch_and_distilled():
-    from tinykd.tasks import text_transformer
+    from tinykd_lab.tasks import text_transformer
 
     splits = binary_sentiment(load_sample(), seed=0)
     # Whole batches only: a last, smaller batch would trace every train step twice.
@@ -207,9 +207,9 @@ def test_tiny_transformer_teacher_scratch_and_distilled():
 
 def test_int8_transformer_agrees_with_float_in_tflm():
     """Token ids stay int32; the int8 logits in TFLM track the float ones."""
-    from tinykd.tasks.int8_export import export_int8, tflm_predict
-    from tinykd.tasks.text_transformer import classifier_config, encode_sentiment
-    from tinykd.tasks.transformer_layers import build_transformer
+    from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
+    from tinykd_lab.tasks.text_transformer import classifier_config, encode_sentiment
+    from tinykd_lab.tasks.transformer_layers import build_transformer
 
     encoded = encode_sentiment(binary_sentiment(load_sample(), seed=0), 300, 16, min_count=1)
     model = build_transformer(classifier_config(len(encoded.vocabulary), 16, "student"))

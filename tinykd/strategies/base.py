@@ -1,4 +1,4 @@
-"""What every training strategy shares: the registry, the recipe, the result and a joint trainer.
+"""What every training strategy shares: the registry, the result and a joint trainer.
 
 A *strategy* is a way to train the student that is more than one ``fit`` of one model
 against a fixed teacher: several generations (born-again), several peers trained together
@@ -15,88 +15,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinykd._keras import keras, tf
-from tinykd.data.views import Augmentation
 from tinykd.distill.distiller import LABELS_KEY, TEACHER_KEY
-from tinykd.distill.losses import Batch, DistillationLoss, build_loss
+from tinykd.distill.losses import Batch, DistillationLoss
 from tinykd.distill.losses.base import LOGITS
 from tinykd.distill.schedule import LossSchedule
 from tinykd.errors import TinyKDError
-from tinykd.models import build_model
+from tinykd.recipe import Distillation, Recipe
 from tinykd.registry import Registry
-from tinykd.training import SplitData, fit_trainer, train
+from tinykd.training import ModelSpec, SplitData, fit_trainer
 
 STRATEGIES: Registry = Registry("distillation strategy")
 
 
-@dataclass(frozen=True)
-class StudentSpec:
-    """Which registered model to build, and how wide."""
-
-    model: str
-    width: float = 1.0
-
-    def build(self, data: SplitData, seed: int, width: float | None = None) -> keras.Model:
-        return build_model(
-            self.model,
-            data.input_shape,
-            data.num_classes,
-            self.width if width is None else width,
-            seed=seed,
-        )
-
-
-@dataclass
-class Recipe:
-    """The shared training budget: every model a strategy trains gets exactly this."""
-
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    seed: int
-    cache_teacher: bool = True
-    augmentation: Augmentation | None = None
-    callbacks: list = field(default_factory=list)
-
-    def budget(self) -> dict:
-        """The keyword arguments every fit shares (with ``train`` and ``fit_trainer``)."""
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "cache_teacher": self.cache_teacher,
-            "augmentation": self.augmentation,
-        }
-
-    def train(self, model, data: SplitData, *, seed: int | None = None, **distillation):
-        """One model with :func:`tinykd.training.train` (scratch, or distilled)."""
-        seed = self.seed if seed is None else seed
-        return train(
-            model, data, seed=seed, callbacks=self.callbacks, **self.budget(), **distillation
-        )
-
-    def fit(self, trainer: JointTrainer, data: SplitData, callbacks=(), **optimizer) -> float:
-        """A joint trainer with :func:`tinykd.training.fit_trainer`; returns seconds.
-        ``optimizer``: ``learning_rate`` and/or ``optimizer_factory`` replacing the recipe's."""
-        callbacks = [*trainer.schedule_callbacks(), *self.callbacks, *callbacks]
-        budget = {**self.budget(), **optimizer}
-        return fit_trainer(trainer, data, seed=self.seed, callbacks=callbacks, **budget)
-
-
-@dataclass
-class Supervision:
-    """An outside teacher and how it supervises the student (strategies work without one)."""
-
-    teacher: keras.Model
-    loss_configs: list[dict]
-    hard_label_weight: float = 1.0
-
-    def distillation(self) -> dict:
-        """Keyword arguments of :func:`tinykd.training.train` for a distilled fit."""
-        return {
-            "teacher": self.teacher,
-            "loss_configs": list(self.loss_configs),
-            "hard_label_weight": self.hard_label_weight,
-        }
+def fit_joint(trainer: JointTrainer, data: SplitData, recipe: Recipe, callbacks=()) -> float:
+    """Fit a strategy's joint trainer with ``recipe`` (and its losses' schedules); seconds."""
+    callbacks = [*trainer.schedule_callbacks(), *callbacks]
+    return fit_trainer(trainer, data, recipe, callbacks=callbacks)
 
 
 @dataclass
@@ -122,11 +56,15 @@ class Strategy:
 
     def train(
         self,
-        student: StudentSpec,
+        student: ModelSpec,
         data: SplitData,
         recipe: Recipe,
-        supervision: Supervision | None = None,
+        supervision: Distillation | None = None,
+        callbacks: list = (),
     ) -> StrategyResult:
+        """Train the student as the strategy says, every model with ``recipe``;
+        ``supervision``: an outside teacher (strategies work without one); ``callbacks``
+        watch every fit (e.g. progress)."""
         raise NotImplementedError
 
 
@@ -158,7 +96,7 @@ def require(condition: bool, message: str) -> None:
 
 
 def logit_losses(
-    strategy: str, supervision: Supervision | None, student: keras.Model
+    strategy: str, supervision: Distillation | None, student: keras.Model
 ) -> list[DistillationLoss]:
     """Teacher losses for a strategy that trains several outputs: logit losses only.
 
@@ -167,7 +105,7 @@ def logit_losses(
     """
     if supervision is None:
         return []
-    losses = [build_loss(**dict(entry)) for entry in supervision.loss_configs]
+    losses = supervision.build_losses()
     teacher_shape = supervision.teacher.outputs[0].shape
     for loss in losses:
         taps = {*loss.teacher_taps, *loss.student_taps}
@@ -191,7 +129,7 @@ class JointTrainer(keras.Model):
     def __init__(
         self,
         strategy: str,
-        supervision: Supervision | None,
+        supervision: Distillation | None,
         reference_student: keras.Model,
         **kwargs,
     ):

@@ -1,7 +1,7 @@
 """Structured pruning + distillation of a character-level language model (Minitron, small).
 
 The corpus is VADER's 23,703 human-written sentences (tweets, editorial, movie and product
-review snippets; :mod:`tinykd.data.text`), split by sentence into train / validation /
+review snippets; :mod:`tinykd_lab.data.text`), split by sentence into train / validation /
 test and joined with newlines. Characters seen fewer than ``min_count`` times in the
 training text share one "unknown" id.
 
@@ -27,14 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinykd.data.text import RatedSentence, Vocabulary, split_indices
 from tinykd.distill import tap_model
 from tinykd.errors import TinyKDError
 from tinykd.progress import Progress
-from tinykd.tasks.comparison import TaskComparison
-from tinykd.tasks.int8_export import export_int8, tflm_predict
-from tinykd.tasks.transformer_layers import TransformerConfig, build_transformer
+from tinykd.recipe import Distillation, LossEntry, Recipe
 from tinykd.training import SplitData, train
+from tinykd_lab.data.text import RatedSentence, Vocabulary, split_indices
+from tinykd_lab.tasks.comparison import TaskComparison
+from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
+from tinykd_lab.tasks.transformer_layers import TransformerConfig, build_transformer
 
 TEACHER = dict(d_model=128, heads=4, head_dim=32, ffn_dim=512, layers=2)
 PRUNED = dict(d_model=64, heads=2, ffn_dim=128)
@@ -241,18 +242,10 @@ def compare(
         len(corpus.vocabulary), data.x_train.shape[1], **(teacher_shape or {})
     )
 
-    def fit(model, epochs, label, **distillation):
+    def fit(model, epochs, label, distillation=None):
         progress.say(f"char LM: training {label}")
-        train(
-            model,
-            data,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            callbacks=[progress.epoch_callback(label)],
-            **distillation,
-        )
+        recipe = Recipe(epochs, batch_size, learning_rate, seed)
+        train(model, data, recipe, distillation, callbacks=[progress.epoch_callback(label)])
         return model_perplexity(model, data.x_test, data.y_test)
 
     teacher = build_transformer(teacher_config, seed=seed)
@@ -266,14 +259,12 @@ def compare(
         student_epochs,
         "scratch student (pruned shape, random weights)",
     )
-    kd = [{"name": "kd", "temperature": temperature}]
+    kd = LossEntry("kd", {"temperature": temperature})
     distilled_perplexity = fit(
         distilled,
         student_epochs,
         "pruned student, recovered by distillation",
-        teacher=teacher,
-        loss_configs=kd,
-        hard_label_weight=hard_label_weight,
+        Distillation(teacher, (kd,), hard_label_weight),
     )
     result = TaskComparison(
         task="character LM, pruned (VADER sentences)",

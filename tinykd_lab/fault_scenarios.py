@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tinykd.errors import TinyKDError
-from tinykd.measure.harness.faults import Fault, FaultInjector
 from tinykd.measure.harness.protocol import MLPERF_CMD_SIZE
 from tinykd.measure.harness.runner import (
     BoardSession,
@@ -26,6 +25,7 @@ from tinykd.measure.harness.runner import (
     SessionOptions,
     run_benchmark,
 )
+from tinykd_lab.faults import Fault, FaultInjector
 
 HASH = b"m-tkd-hash-["  # a tkd-info line: 12 bytes, 16 hex digits, "]", CR, LF
 HASH_LINE_END = len(HASH) + 16 + 2  # offset of the LF that ends the hash line

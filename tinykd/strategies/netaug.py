@@ -36,22 +36,23 @@ from __future__ import annotations
 import functools
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from tinykd._keras import keras, tf
 from tinykd.distill.distiller import is_label_distribution
-from tinykd.distill.strategies.base import (
+from tinykd.strategies.base import (
     STRATEGIES,
     JointTrainer,
     Strategy,
     StrategyResult,
-    StudentSpec,
+    fit_joint,
     require,
 )
-from tinykd.distill.strategies.batch_norm import reestimate_batch_norm
-from tinykd.distill.strategies.supernet import EXPAND, WIDTH, Supernet
-from tinykd.training import SplitData, make_sgd_optimizer
+from tinykd.strategies.batch_norm import reestimate_batch_norm
+from tinykd.strategies.supernet import EXPAND, WIDTH, Supernet
+from tinykd.training import ModelSpec, SplitData
 
 SEED_STEP = 1000
 # The official modes, by what the augmented model samples.
@@ -189,7 +190,7 @@ def reestimate_tiny_batch_norm(supernet: Supernet, images: np.ndarray) -> keras.
 
 
 def build_supernet(
-    student: StudentSpec, data: SplitData, seed: int, width_factors, expand_factors
+    student: ModelSpec, data: SplitData, seed: int, width_factors, expand_factors
 ) -> tuple[Supernet, keras.Model]:
     """The supernet around the plain tiny model, and that model.
 
@@ -288,14 +289,19 @@ class NetworkAugmentation(Strategy):
             mode = PLAIN
         return mode
 
-    def optimizer_settings(self) -> dict:
-        """What replaces the run's optimizer in :meth:`Recipe.fit` (nothing for Adam)."""
+    def recipe(self, recipe):
+        """The run's recipe with the official optimizer (SGD, warm-up, ``learning_rate``),
+        or the run's own with ``optimizer = "adam"``."""
         if self.optimizer == "adam":
-            return {}
-        factory = functools.partial(make_sgd_optimizer, warmup_fraction=self.warmup_fraction)
-        return {"learning_rate": self.learning_rate, "optimizer_factory": factory}
+            return recipe
+        return replace(
+            recipe,
+            optimizer="sgd",
+            learning_rate=self.learning_rate,
+            warmup_fraction=self.warmup_fraction,
+        )
 
-    def train(self, student, data, recipe, supervision=None) -> StrategyResult:
+    def train(self, student, data, recipe, supervision=None, callbacks=()) -> StrategyResult:
         started = time.monotonic()
         supernet, tiny = build_supernet(
             student, data, recipe.seed, self.width_factors, self.expand_factors
@@ -315,7 +321,7 @@ class NetworkAugmentation(Strategy):
         sample = np.random.default_rng(recipe.seed).permutation(len(data.x_train))
         images = data.x_train[sample[: self.batch_norm_samples]]
         epochs = NetAugEpochs(self, trainer, recipe.epochs, images)
-        recipe.fit(trainer, data, callbacks=[epochs], **self.optimizer_settings())
+        fit_joint(trainer, data, self.recipe(recipe), [*callbacks, epochs])
         model = reestimate_tiny_batch_norm(supernet, images)
         return StrategyResult(
             model=model,

@@ -1,10 +1,10 @@
-"""The committed slice of VADER's rated sentences (tests/tasks/data/vader_sample.tsv)."""
+"""The committed slice of VADER's rated sentences (tests/lab/tasks/data/vader_sample.tsv)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tinykd.data.text import RatedSentence
+from tinykd_lab.data.text import RatedSentence
 
 SAMPLE = Path(__file__).parent / "data" / "vader_sample.tsv"
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 from tinykd._keras import keras, tf
 from tinykd.distill.losses import Batch, build_loss
-from tinykd.distill.strategies.base import (
+from tinykd.models import ensemble_model
+from tinykd.strategies.base import (
     STRATEGIES,
     JointTrainer,
     Strategy,
     StrategyResult,
-    StudentSpec,
+    fit_joint,
     mean_kl_to_targets,
     require,
 )
-from tinykd.models import ensemble_model
+from tinykd.training import ModelSpec
 
 SEED_STEP = 1000
 
@@ -105,15 +106,15 @@ class MutualLearning(Strategy):
         self.temperature = float(temperature)
         self.mutual_weight = float(mutual_weight)
 
-    def peer_specs(self, student: StudentSpec) -> list[StudentSpec]:
+    def peer_specs(self, student: ModelSpec) -> list[ModelSpec]:
         specs = [student]
         for index in range(self.peers - 1):
             model = self.models[index] if index < len(self.models) else student.model
             width = self.widths[index] if index < len(self.widths) else student.width
-            specs.append(StudentSpec(model, width))
+            specs.append(ModelSpec(model, width))
         return specs
 
-    def train(self, student, data, recipe, supervision=None) -> StrategyResult:
+    def train(self, student, data, recipe, supervision=None, callbacks=()) -> StrategyResult:
         peers = [
             spec.build(data, recipe.seed + index * SEED_STEP)
             for index, spec in enumerate(self.peer_specs(student))
@@ -122,7 +123,7 @@ class MutualLearning(Strategy):
         trainer = MutualTrainer(
             peers, self.temperature, self.mutual_weight, self.name, supervision, peers[0]
         )
-        seconds = recipe.fit(trainer, data)
+        seconds = fit_joint(trainer, data, recipe, callbacks)
         members = {
             f"peer {index + 1} ({peer.name} ×{spec.width:g})": peer
             for index, (peer, spec) in enumerate(zip(peers, self.peer_specs(student)))

@@ -11,13 +11,13 @@ from vision_scenes import tiny_scenes
 
 from tinykd._keras import tf
 from tinykd.data import load_dataset
-from tinykd.data.composed import OBJECT_THRESHOLD, ComposedScenes, compose_scenes
 from tinykd.distill import build_loss
 from tinykd.distill.losses import Batch
 from tinykd.errors import TinyKDError
-from tinykd.tasks import detection as det
-from tinykd.tasks.dense import float_score, int8_score, train_on_scenes
-from tinykd.tasks.int8_export import export_int8, tflm_predict
+from tinykd_lab.data.composed import OBJECT_THRESHOLD, ComposedScenes, compose_scenes
+from tinykd_lab.tasks import detection as det
+from tinykd_lab.tasks.dense import float_score, int8_score, train_on_scenes
+from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
 
 
 # Composition.

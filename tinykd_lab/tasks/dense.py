@@ -3,7 +3,7 @@
 Both tasks' models are single-input, single-output convolutional nets whose output is a
 map (a detection grid or per-pixel class logits) rather than a class vector; their int8
 outputs come from the TFLM interpreter dequantized to that map
-(:func:`tinykd.tasks.int8_export.tflm_predict`) before the task's own decoding and metric.
+(:func:`tinykd_lab.tasks.int8_export.tflm_predict`) before the task's own decoding and metric.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinykd._keras import keras
-from tinykd.data.composed import ComposedScenes
+from tinykd.recipe import Distillation, LossEntry, Recipe
 from tinykd.registry import Registry
-from tinykd.tasks.int8_export import tflm_predict
 from tinykd.training import SplitData, TrainResult, train
+from tinykd_lab.data.composed import ComposedScenes
+from tinykd_lab.tasks.int8_export import tflm_predict
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,16 @@ def train_on_scenes(
         task.name,
         scenes.source,
     )
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    distillation = None
+    if loss_configs:
+        losses = [LossEntry.from_table(table) for table in loss_configs]
+        distillation = Distillation(teacher, losses, hard_label_weight)
     return train(
         model,
         data,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        teacher=teacher if loss_configs else None,
-        loss_configs=list(loss_configs),
-        hard_label_weight=hard_label_weight,
+        recipe,
+        distillation,
         hard_loss=task.hard_loss() if task.hard_loss else None,
         metric=task.metric() if task.metric else None,
     )

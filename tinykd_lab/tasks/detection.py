@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from tinykd._keras import keras, tf
-from tinykd.data.composed import ComposedScenes
 from tinykd.distill.losses.dense import BOX, CLASSES, FIRST_CLASS_CHANNEL, OBJECTNESS
 from tinykd.errors import TinyKDError
 from tinykd.models.builders import channels, conv_bn_relu, depthwise_separable
-from tinykd.tasks.dense import DENSE_TASKS, DenseTask
+from tinykd_lab.data.composed import ComposedScenes
+from tinykd_lab.tasks.dense import DENSE_TASKS, DenseTask
 
 FEATURE_TAP = "neck_pw_relu"  # the grid-resolution features both detectors expose
 TARGET_CHANNELS = 6  # objectness, x offset, y offset, width, height (fractions), class id
@@ -269,10 +269,6 @@ def detector_student(scene_size: int, num_classes: int, width: float = 1.0) -> k
     x = depthwise_separable(x, channels(32, width), strides=2, name="ds4")
     x = depthwise_separable(x, channels(48, width), name="neck")
     return keras.Model(inputs, _head(x, num_classes), name="detector_student")
-
-
-def grid_size_of(model: keras.Model) -> int:
-    return int(model.outputs[0].shape[1])
 
 
 # The task, as the benchmark and tests run it.

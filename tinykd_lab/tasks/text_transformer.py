@@ -1,6 +1,6 @@
 """A tiny transformer sentiment classifier distilled from a larger one (VADER's rated sentences).
 
-Data: the 23,703 human-rated sentences (:mod:`tinykd.data.text`), near-neutral ones
+Data: the 23,703 human-rated sentences (:mod:`tinykd_lab.data.text`), near-neutral ones
 dropped, words lower-cased into a vocabulary fitted on the training split. Distillation
 follows TinyBERT / MiniLM: soft logits (``kd``), each student layer's attention
 distributions against its mapped teacher layer (``attention_map``, head-mean maps when
@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinykd.data.text import TextSplits, Vocabulary, encode_words, words
 from tinykd.progress import Progress
-from tinykd.tasks.comparison import TaskComparison
-from tinykd.tasks.int8_export import export_int8, tflm_predict
-from tinykd.tasks.transformer_layers import TransformerConfig, build_transformer
+from tinykd.recipe import Distillation, LossEntry, Recipe
 from tinykd.training import SplitData, float_accuracy, train
+from tinykd_lab.data.text import TextSplits, Vocabulary, encode_words, words
+from tinykd_lab.tasks.comparison import TaskComparison
+from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
+from tinykd_lab.tasks.transformer_layers import TransformerConfig, build_transformer
 
 TEACHER = dict(d_model=128, heads=4, head_dim=32, ffn_dim=256, layers=2, dropout=0.1)
 STUDENT = dict(d_model=32, heads=2, head_dim=16, ffn_dim=64, layers=1, dropout=0.1)
@@ -142,19 +143,14 @@ def compare(
     teacher_config = classifier_config(len(encoded.vocabulary), sequence_length, "teacher")
     student_config = classifier_config(len(encoded.vocabulary), sequence_length, "student")
 
-    def fit(config, epochs, learning_rate, label="", **distillation):
+    def fit(config, epochs, learning_rate, label="", teacher=None, losses=(), cache=True):
         model = build_transformer(config, seed=seed)
         progress.say(f"text: training {config.name} {label}")
-        train(
-            model,
-            data,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            callbacks=[progress.epoch_callback(config.name)],
-            **distillation,
-        )
+        recipe = Recipe(epochs, batch_size, learning_rate, seed, cache_teacher=cache)
+        entries = [LossEntry.from_table(table) for table in losses]
+        distillation = Distillation(teacher, entries) if losses else None
+        callbacks = [progress.epoch_callback(config.name)]
+        train(model, data, recipe, distillation, callbacks=callbacks)
         return model, float_accuracy(model, data.x_test, data.y_test)
 
     teacher, teacher_accuracy = fit(teacher_config, teacher_epochs, teacher_learning_rate)
@@ -165,8 +161,8 @@ def compare(
         student_epochs,
         student_learning_rate,
         teacher=teacher,
-        loss_configs=losses,
-        cache_teacher=False,  # attention maps of every sentence would take ~0.6 GB
+        losses=losses,
+        cache=False,  # attention maps of every sentence would take ~0.6 GB
         label="(logits + attention + hidden states)",
     )
     result = TaskComparison(
@@ -196,7 +192,7 @@ def compare(
             student_epochs,
             student_learning_rate,
             teacher=teacher,
-            loss_configs=kd_only,
+            losses=kd_only,
             label="(logits only)",
         )
         result.extra["distilled, logits only"] = 100 * accuracy

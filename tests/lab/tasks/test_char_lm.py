@@ -7,8 +7,8 @@ import pytest
 from vader_sample import load_sample
 
 from tinykd.errors import TinyKDError
-from tinykd.tasks import char_lm
-from tinykd.tasks.transformer_layers import build_transformer
+from tinykd_lab.tasks import char_lm
+from tinykd_lab.tasks.transformer_layers import build_transformer
 
 SMALL = dict(d_model=16, heads=4, head_dim=4, ffn_dim=24, layers=2)
 

@@ -26,8 +26,8 @@ from tinykd._keras import keras, tf
 from tinykd.distill import Distiller, build_loss, tap_model
 from tinykd.distill.losses.base import LOGITS, Batch
 from tinykd.progress import Progress
-from tinykd.tasks.comparison import TaskComparison
-from tinykd.tasks.int8_export import export_int8, tflm_predict
+from tinykd_lab.tasks.comparison import TaskComparison
+from tinykd_lab.tasks.int8_export import export_int8, tflm_predict
 
 layers = keras.layers
 FEATURE_TAPS = ("g_block1", "g_block2")

@@ -9,8 +9,8 @@ generation k − 1, or with ``ensemble = true`` the mean logits of generations 1
 
 ``temperature`` defaults to 1: the paper's students learn from the previous generation's
 plain softmax output (its objective has no temperature), and tinykd's own sweep on
-Fashion-MNIST (``bench/kd_sweep.py``, the README's "Distillation does not beat scratch
-here" table) shows a higher T hurting a capacity-limited student. It
+Fashion-MNIST (``bench/kd_sweep.py``, quoted in the README's distillation section) shows
+a higher T hurting a capacity-limited student. It
 differs on purpose from the ``kd`` loss's general default (T = 4); ``temperature = 4``
 gives tinykd's earlier born-again setting.
 """
@@ -18,14 +18,17 @@ gives tinykd's earlier born-again setting.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
-from tinykd.distill.strategies.base import (
+from tinykd.models import ensemble_model
+from tinykd.recipe import Distillation, LossEntry
+from tinykd.strategies.base import (
     STRATEGIES,
     Strategy,
     StrategyResult,
     require,
 )
-from tinykd.models import ensemble_model
+from tinykd.training import train
 
 # Generation k trains with seed + k·SEED_STEP, so generations start from different weights.
 SEED_STEP = 1000
@@ -51,24 +54,23 @@ class BornAgain(Strategy):
         self.hard_label_weight = float(hard_label_weight)
         self.ensemble = bool(ensemble)
 
-    def train(self, student, data, recipe, supervision=None) -> StrategyResult:
+    def distillation(self, previous) -> Distillation:
+        """How generation k > 1 learns from ``previous`` (generation k − 1 or the ensemble)."""
+        kd = LossEntry("kd", {"temperature": self.temperature, "weight": self.kd_weight})
+        return Distillation(previous, (kd,), self.hard_label_weight)
+
+    def train(self, student, data, recipe, supervision=None, callbacks=()) -> StrategyResult:
         started = time.monotonic()
         generations = []
         for index in range(self.generations):
             seed = recipe.seed + index * SEED_STEP
             model = student.build(data, seed)
             if index == 0:
-                distillation = supervision.distillation() if supervision else {}
+                distillation = supervision
             else:
                 previous = ensemble_model(generations) if self.ensemble else generations[-1]
-                distillation = {
-                    "teacher": previous,
-                    "loss_configs": [
-                        {"name": "kd", "temperature": self.temperature, "weight": self.kd_weight}
-                    ],
-                    "hard_label_weight": self.hard_label_weight,
-                }
-            recipe.train(model, data, seed=seed, **distillation)
+                distillation = self.distillation(previous)
+            train(model, data, replace(recipe, seed=seed), distillation, callbacks=callbacks)
             generations.append(model)
         members = {f"generation {i + 1}": model for i, model in enumerate(generations)}
         return StrategyResult(
