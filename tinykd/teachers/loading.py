@@ -146,14 +146,21 @@ def _first_line(exc: Exception) -> str:
 
 def _load_tf_keras(path: Path, trust_code: bool) -> LoadedTeacher:
     check_no_code(path, trust_code)
+    model = _load_keras_file(keras.models.load_model, "tf-keras", path, trust_code)
+    return LoadedTeacher(model, TF_KERAS, str(path))
+
+
+def _load_keras_file(load, library: str, path: Path, trust_code: bool):
+    """``load`` (tf-keras' or Keras 3's) the file, one readable error if it cannot, and check
+    its inputs and outputs."""
     try:
-        model = keras.models.load_model(path, compile=False, safe_mode=not trust_code)
+        model = load(path, compile=False, safe_mode=not trust_code)
     except Exception as exc:
         raise TinyKDError(
-            f"Cannot load the teacher {path} with tf-keras: {_first_line(exc)}"
+            f"Cannot load the teacher {path} with {library}: {_first_line(exc)}"
         ) from None
     _require_one_input_one_output(model, path)
-    return LoadedTeacher(model, TF_KERAS, str(path))
+    return model
 
 
 def _require_one_input_one_output(model, path) -> None:
@@ -196,13 +203,7 @@ def _keras3_teacher(path: Path, input_shape, num_classes, trust_code) -> LoadedT
             f"The teacher {path} was saved by Keras 3; install it beside tf-keras "
             "(pip install 'keras>=3') or save the teacher with tf-keras."
         ) from None
-    try:
-        model = keras3.saving.load_model(path, compile=False, safe_mode=not trust_code)
-    except Exception as exc:
-        raise TinyKDError(
-            f"Cannot load the teacher {path} with Keras 3: {_first_line(exc)}"
-        ) from None
-    _require_one_input_one_output(model, path)
+    model = _load_keras_file(keras3.saving.load_model, "Keras 3", path, trust_code)
     _check_declared_input(path, tuple(model.inputs[0].shape), input_shape)
     return _wrap(
         lambda images: model(images, training=False),
