@@ -33,8 +33,10 @@ def results_path(output: str | None, name: str, quick: bool) -> str:
     return str(folder / f"{name}.json")
 
 
-def write_results(path: str | Path, figures: dict) -> dict:
-    """Write ``{"command": …, **figures}`` to ``path`` (atomically); returns that summary."""
-    summary = {"command": command_line(), **figures}
+def write_results(path: str | Path, figures: dict, earlier_command: str | None = None) -> dict:
+    """Write ``{"command": …, **figures}`` to ``path`` (atomically); returns that summary.
+    ``earlier_command``: the figures extend a run made by that command (``a; b``)."""
+    command = command_line() if earlier_command is None else f"{earlier_command}; {command_line()}"
+    summary = {"command": command, **figures}
     write_json_atomic(Path(path), summary)
     return summary

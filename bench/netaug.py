@@ -26,7 +26,9 @@ Figures go to bench/results/netaug.json (``--output``): every run's numbers and 
 
 from __future__ import annotations
 
+import json
 import statistics
+from pathlib import Path
 
 from bench_json import results_path, write_results
 from common import bench_arguments, bench_config, mean_std, np, time
@@ -97,7 +99,7 @@ def train_all(args, config, data, teacher) -> dict:
     train_sample = np.random.default_rng(0).permutation(len(data.x_train))
     train_sample = train_sample[:TRAIN_ACCURACY_SAMPLES]
     runs: dict = {}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         recipe = Recipe(
             epochs=config.student.epochs,
             batch_size=config.student.batch_size,
@@ -202,6 +204,12 @@ def main() -> None:
         "--output",
         help="results file (default bench/results/netaug.json; --quick: a temporary one)",
     )
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first … first+N−1")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add these runs to those already in --output (more seeds of a finished run)",
+    )
     parser.set_defaults(epochs=30)
     args = parser.parse_args()
     args.output = results_path(args.output, "netaug", args.quick)
@@ -235,10 +243,17 @@ def main() -> None:
                 **run.figures(),
             }
             for (label, method), seed_runs in runs.items()
-            for seed, run in enumerate(seed_runs)
+            for seed, run in enumerate(seed_runs, start=args.first_seed)
         ],
     }
-    summary = write_results(args.output, figures)
+    earlier_command = None
+    if args.append:  # the earlier seeds first, and both commands
+        earlier = json.loads(Path(args.output).read_text())
+        figures["runs"] = earlier["runs"] + figures["runs"]
+        figures["seeds"] = len({record["seed"] for record in figures["runs"]})
+        figures["wall_seconds"] += earlier["wall_seconds"]
+        earlier_command = earlier["command"]
+    summary = write_results(args.output, figures, earlier_command)
     print_tables(args, config, data, runs, summary, wall_seconds)
 
 
