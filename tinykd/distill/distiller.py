@@ -296,8 +296,7 @@ class Distiller(keras.Model):
         # Mixed views carry label distributions: the hard loss takes them whole, everything
         # else (accuracy, losses that need a class) the larger share, the image's own class.
         label_distributions = labels if is_label_distribution(labels) else None
-        if label_distributions is not None:
-            labels = tf.argmax(label_distributions, axis=-1)
+        labels = class_labels(labels)
         if teacher_outputs is None and self.distillation_losses:
             teacher_outputs = self.teacher_tap_set(inputs, labels, training=False)
         batch = Batch(inputs=inputs, labels=labels, training=True)
@@ -382,6 +381,12 @@ def hard_label_loss(labels, logits):
     return tf.reduce_mean(
         keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     )
+
+
+def class_labels(labels):
+    """One class per image: a mixed view's larger share (its own image's class) for the
+    accuracy and the losses that need a class; integer labels unchanged."""
+    return tf.argmax(labels, axis=-1) if is_label_distribution(labels) else labels
 
 
 def is_label_distribution(labels) -> bool:

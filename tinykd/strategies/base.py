@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinykd._keras import keras, tf
-from tinykd.distill.distiller import LABELS_KEY, TEACHER_KEY
+from tinykd.distill.distiller import LABELS_KEY, TEACHER_KEY, class_labels, hard_label_loss
 from tinykd.distill.losses import Batch, DistillationLoss
 from tinykd.distill.losses.base import LOGITS
 from tinykd.distill.schedule import LossSchedule
@@ -139,7 +139,7 @@ class JointTrainer(keras.Model):
         if self.teacher is not None:
             self.teacher.trainable = False
         self.hard_label_weight = supervision.hard_label_weight if self.teacher_losses else 1.0
-        self.hard_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.hard_loss = hard_label_loss  # class labels, or mixup's label distributions
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
@@ -182,7 +182,7 @@ class JointTrainer(keras.Model):
     def supervised_loss(self, inputs, labels, logits, teacher_logits):
         """hard_label_weight·CE(labels, logits) + Σ weight·loss(teacher logits, logits)."""
         total = self.hard_label_weight * self.hard_label_loss(labels, logits)
-        batch = Batch(inputs=inputs, labels=labels)
+        batch = Batch(inputs=inputs, labels=class_labels(labels))
         for loss in self.teacher_losses:
             total += loss.weight * loss.compute_loss(
                 {LOGITS: teacher_logits}, {LOGITS: logits}, batch
@@ -196,6 +196,7 @@ class JointTrainer(keras.Model):
     def report(self, loss, labels, logits, other_accuracies=()) -> dict:
         """Update the metrics (``other_accuracies``: (metric, logits) pairs); Keras' logs."""
         self.loss_tracker.update_state(loss)
+        labels = class_labels(labels)  # mixed views: the image's own class
         self.accuracy.update_state(labels, logits)
         for metric, other_logits in other_accuracies:
             metric.update_state(labels, other_logits)
