@@ -3,6 +3,12 @@
 Every ``bench/results/*.json`` names the command that wrote it; that bench script builds
 its README table from the JSON alone (``report_table(summary)``), and every line of the
 table must appear in the README as it is.
+
+Tables still typed by hand, from benches that predate JSON output (regenerate them next):
+distillation methods (bench/distill_methods.py), strategies (bench/strategies_vs_scratch.py),
+compression (bench/compress_student.py, now writing JSON), beyond classification
+(bench/tasks.py, now writing JSON), the emulated board (bench/emulated_board.py), QEMU
+(bench/qemu_mps2.py), and the prose figures of kd_sweep, harness_throughput, arena_minimum.
 """
 
 from __future__ import annotations
