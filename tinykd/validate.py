@@ -17,7 +17,7 @@ from tinykd.errors import TinyKDError
 
 
 @contextmanager
-def _keras_names_unchanged() -> Iterator[None]:
+def keras_names_unchanged() -> Iterator[None]:
     """Keras numbers automatic layer and loss names globally; restore its counters so the
     models of the real run get the same names as if this check had not run."""
     from tf_keras.src import backend  # private: the only handle on Keras' name counters
@@ -43,7 +43,7 @@ def check_distillation_setup(
     from tinykd.distill import Distiller, initialize_from_teacher
     from tinykd.models import build_model
 
-    with _keras_names_unchanged():
+    with keras_names_unchanged():
         try:
             if teacher is None:
                 teacher = build_model(

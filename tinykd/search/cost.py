@@ -104,9 +104,9 @@ def fresh_keras_names() -> Iterator[None]:
     counters are restored afterwards (see the module docstring)."""
     from tf_keras.src import backend
 
-    from tinykd.validate import _keras_names_unchanged  # saves and restores the counters
+    from tinykd.validate import keras_names_unchanged
 
-    with _keras_names_unchanged():
+    with keras_names_unchanged():
         for counters in backend.PER_GRAPH_OBJECT_NAME_UIDS.values():
             counters.clear()
         yield
