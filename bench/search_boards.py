@@ -55,6 +55,18 @@ PROFILES = [
         "max_flash": "100KB",
     },
 ]
+# --profiles half-reference: a fast core whose arena budget is half the DS-CNN reference's
+# measured arena (36,480 B), the bound the issue sets for the chosen student.
+EXTRA_PROFILES = {
+    "half-reference": {
+        "name": "half-reference",
+        "board": "portenta_h7",
+        "max_latency_ms": 20.0,
+        "max_arena": "18240",
+        "max_flash": "256KB",
+    },
+}
+QEMU_BOARD = "mps2_an386"  # the emulated Cortex-M4 that counts instructions
 # Digits are 8×8: the same boards with budgets scaled to its far smaller activations.
 QUICK_PROFILES = [
     {
@@ -95,7 +107,7 @@ def limits_of(profile: dict) -> SearchLimits:
     )
 
 
-def train_reference(name: str, config, data, progress) -> dict:
+def train_reference(name: str, config, data, progress, artifacts: dict) -> dict:
     """A reference trained the plain way (hard labels, no teacher), full epochs, int8 in TFLM."""
     reference_config = with_student(config, Candidate(name, 1.0))
     result = train_student(reference_config, data, progress, label=f"{name} (plain)")
@@ -108,6 +120,7 @@ def train_reference(name: str, config, data, progress) -> dict:
         result.seconds,
         result.seconds_per_epoch,
     )
+    artifacts[f"{name} (plain)"] = row.artifact
     return {
         "model": name,
         "epochs": reference_config.student.epochs,
@@ -140,6 +153,20 @@ def main() -> None:
     )
     parser.add_argument("--work-dir", default="runs/bench_search", help="search folders")
     parser.add_argument("--output", default="")
+    parser.add_argument(
+        "--profiles",
+        nargs="+",
+        default=[],
+        help="board profiles by name (default: nano33ble and pico-tight; also half-reference)",
+    )
+    parser.add_argument(
+        "--tflm",
+        default="",
+        metavar="DIR",
+        help="a TFLM tree: count the instructions per inference of each chosen student and "
+        "each reference in QEMU (Cortex-M4, mps2-an386)",
+    )
+    parser.add_argument("--qemu-samples", type=int, default=20, help="test samples run in QEMU")
     parser.set_defaults(epochs=0)  # 0: the demo's student epochs
     args = parser.parse_args()
     quick = args.quick
@@ -148,6 +175,13 @@ def main() -> None:
     config = bench_config(args)
     budget = args.budget_minutes or (4.0 if quick else 60.0)
     profiles = QUICK_PROFILES if quick else PROFILES
+    if args.profiles:
+        known = {p["name"]: p for p in [*profiles, *EXTRA_PROFILES.values()]}
+        unknown = [name for name in args.profiles if name not in known]
+        if unknown:
+            parser.error(f"unknown profile(s) {unknown}; choose from {sorted(known)}")
+        profiles = [known[name] for name in args.profiles]
+    artifacts = {}
     progress = Progress()
     cores = len(os.sched_getaffinity(0))
     searches, data = [], None
@@ -158,6 +192,7 @@ def main() -> None:
         started = time.monotonic()
         state, data, row = run_search(run_config, limits_of(profile), budget, progress)
         cost = state.costs[state.chosen["candidate"]]
+        artifacts[f"{profile['name']}: {state.chosen['candidate']}"] = row.artifact
         searches.append(
             {
                 "profile": profile,
@@ -183,7 +218,7 @@ def main() -> None:
             }
         )
     progress.step("References trained the plain way, full epochs")
-    references = [train_reference(name, config, data, progress) for name in REFERENCES]
+    references = [train_reference(name, config, data, progress, artifacts) for name in REFERENCES]
     for search in searches:
         board = load_board(search["profile"]["board"])
         search["against_references"] = [compare(search["chosen"], ref) for ref in references]
@@ -206,9 +241,52 @@ def main() -> None:
     name = "search_boards_quick" if quick else "search_boards"
     output = Path(args.output) if args.output else RESULTS / f"{name}.json"
     write_json_atomic(output, summary)
+    if args.tflm:  # after the figures are safe on disk: QEMU is slow and needs a TFLM tree
+        progress.step(f"Instructions per inference in QEMU ({QEMU_BOARD})")
+        summary["qemu"] = count_instructions(args.tflm, artifacts, data, args, progress)
+        for search in summary["searches"]:
+            key = f"{search['profile']['name']}: {search['chosen']['candidate']}"
+            instructions = summary["qemu"][key]["instructions_median"]
+            board = load_board(search["profile"]["board"])
+            search["chosen"]["latency_ms_at_one_instruction_per_cycle"] = (
+                1000.0 * instructions / board.cpu_hz
+            )
+        write_json_atomic(output, summary)
     print()
     print(report(summary))
     print(f"\nWrote {output}")
+
+
+def count_instructions(tflm_dir: str, artifacts: dict, data, args, progress) -> dict:
+    """Each model's firmware in QEMU on the first test samples: instructions per inference
+    (QEMU counts instructions, not cycles), and whether its outputs equal the interpreter's."""
+    from tinykd.firmware.tflm_library import find_tflm_tree
+    from tinykd.measure.qemu_run import run_in_qemu
+    from tinykd.measure.tflm import TflmModel
+
+    tree = find_tflm_tree(tflm_dir)
+    board = load_board(QEMU_BOARD)
+    x, y = data.x_test[: args.qemu_samples], data.y_test[: args.qemu_samples]
+    figures = {}
+    for index, (name, artifact) in enumerate(artifacts.items()):
+        progress.say(f"{name}: {len(x)} samples in QEMU")
+        run = run_in_qemu(
+            board,
+            artifact,
+            TflmModel(artifact).quantize(x),
+            tflm=tree,
+            out_dir=Path(args.work_dir) / "qemu" / f"model{index}",
+            labels=y,
+        )
+        figures[name] = {
+            "kernels": run.kernels,
+            "samples": run.samples,
+            "identical_outputs": run.identical_outputs,
+            "instructions_median": run.ticks_median,
+            "tick_unit": run.tick_unit,
+            "arena_used_32bit": run.arena_used,
+        }
+    return figures
 
 
 def limits_text(profile: dict) -> str:
@@ -251,6 +329,26 @@ def report(summary: dict) -> str:
                 f"| {s['profile']['name']} | {r['reference']} | {r['arena_ratio']:.3f} | "
                 f"{r['macs_ratio']:.4f} | {100 * r['int8_accuracy_difference']:+.2f} pt | "
                 f"{'yes' if r['meets_issue_target'] else 'no'} |"
+            )
+    if "qemu" in summary:
+        lines += [
+            "",
+            f"| model | QEMU {QEMU_BOARD} instructions / inference | kernels | outputs = "
+            "interpreter |",
+            "|---|---|---|---|",
+        ]
+        for name, q in summary["qemu"].items():
+            lines.append(
+                f"| {name} | {q['instructions_median']:,} | {q['kernels']} | "
+                f"{q['identical_outputs']}/{q['samples']} |"
+            )
+        for s in summary["searches"]:
+            c = s["chosen"]
+            lines.append(
+                f"\n{s['profile']['name']}: latency of {c['candidate']}: {c['latency_ms']:.2f} ms "
+                f"estimated (cycles-per-MAC model) vs "
+                f"{c['latency_ms_at_one_instruction_per_cycle']:.2f} ms from QEMU's instruction "
+                "count at one instruction per cycle"
             )
     for s in summary["searches"]:
         lines.append(f"\nFront of {s['profile']['name']}:")
