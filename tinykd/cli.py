@@ -63,7 +63,11 @@ INTERRUPTED = {
 
 def _add_search_limits(parser: argparse.ArgumentParser) -> None:
     """The search's caps (``tinykd search`` and ``train-and-flash --search``)."""
-    parser.add_argument("--max-latency-ms", type=float, help="estimated latency cap")
+    parser.add_argument(
+        "--max-latency-ms",
+        type=float,
+        help="latency cap (counted in QEMU with --tflm-dir, else the board's estimate)",
+    )
     parser.add_argument("--max-arena", help="tensor arena cap, e.g. 64KB")
     parser.add_argument("--max-flash", help="flash cap (model + TFLM + core), e.g. 128KB")
     parser.add_argument(
@@ -72,6 +76,11 @@ def _add_search_limits(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="wall-clock budget of this invocation, costing and teacher included (default "
         "60); a rerun resumes with a fresh budget",
+    )
+    parser.add_argument(
+        "--tflm-dir",
+        help="TFLM source tree (default: $TFLM_DIR): latency from instructions counted in "
+        "QEMU's Cortex-M4 for boards with the same instruction set (Cortex-M4/M7)",
     )
 
 
@@ -82,6 +91,7 @@ def _search_limits(args):
         max_arena=args.max_arena,
         max_flash=args.max_flash,
         budget_minutes=args.budget_minutes,
+        tflm_dir=args.tflm_dir,
     )
 
 

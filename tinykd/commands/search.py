@@ -3,7 +3,9 @@ that fits a board's limits; the search itself lives in :mod:`tinykd.search`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from shutil import which
 
 from tinykd.errors import TinyKDError
 
@@ -15,21 +17,47 @@ def search_limits(
     max_arena: str | None = None,
     max_flash: str | None = None,
     budget_minutes: float = 60.0,
+    tflm_dir: str | None = None,
 ):
-    """The board and the caps, checked before any work (a typo fails at once)."""
+    """The board and the caps, checked before any work (a typo fails at once). A TFLM tree
+    (``tflm_dir``, else ``$TFLM_DIR``) turns on instruction counts in QEMU; the tree and the
+    tools are checked here too."""
     from tinykd.boards import load_board
+    from tinykd.firmware.tflm_library import TFLM_DIR_ENV
     from tinykd.search.cost import SearchLimits, parse_size
 
+    board = load_board(board_name)
+    tflm_dir = tflm_dir or os.environ.get(TFLM_DIR_ENV) or None
+    if tflm_dir is not None:
+        check_qemu_tools(tflm_dir)
     if max_latency_ms is not None and max_latency_ms <= 0:
         raise TinyKDError(f"--max-latency-ms must be positive, not {max_latency_ms:g}.")
     if budget_minutes <= 0:
         raise TinyKDError(f"--budget-minutes must be positive, not {budget_minutes:g}.")
     return SearchLimits(
-        board=load_board(board_name),
+        board=board,
         max_latency_ms=max_latency_ms,
         max_arena_bytes=parse_size(max_arena, "--max-arena") if max_arena else None,
         max_flash_bytes=parse_size(max_flash, "--max-flash") if max_flash else None,
+        tflm_dir=tflm_dir,
     )
+
+
+def check_qemu_tools(tflm_dir: str) -> None:
+    """The tree is a TFLM tree and QEMU and the Arm compiler are installed (one message)."""
+    from tinykd.firmware.tflm_library import find_tflm_tree
+    from tinykd.measure.devices.qemu import QEMU_PACKAGE
+
+    find_tflm_tree(tflm_dir)
+    missing = [tool for tool in ("qemu-system-arm", "arm-none-eabi-gcc") if not which(tool)]
+    if missing:
+        raise TinyKDError(
+            f"A TFLM tree was given ({tflm_dir}), so the search counts each candidate's "
+            f"instructions in QEMU, but {' and '.join(missing)} is not installed. On "
+            f"Debian/Ubuntu: apt-get install --no-install-recommends {QEMU_PACKAGE} "
+            "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib; or "
+            "unset TFLM_DIR (and drop --tflm-dir) for the board's latency estimate."
+        )
 
 
 def search(config_path: str | None, overrides: list[str], limits, budget_minutes: float) -> int:

@@ -4,7 +4,9 @@ An untrained candidate is converted to int8 with the run's representative data, 
 trained one will be, and measured: ``.tflite`` bytes, the arena by the byte-exact search
 and the arena policy of :class:`~tinykd.export.Int8Artifact`, flash (model + TFLM runtime
 and the kernels of its operators + tinykd's core, :mod:`tinykd.export.fit`), SRAM, MACs,
-and latency from the board's cycles-per-MAC model (labelled *estimated*).
+and latency: the instructions one inference executes on a Cortex-M4 in QEMU when a TFLM
+tree is given and the board runs the same instruction set, otherwise the board's
+cycles-per-MAC model (labelled *estimated*).
 
 Training changes weight values, never shapes, so these figures are those of the trained
 student, byte for byte, provided two things that the untrained model would otherwise get
@@ -25,7 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +39,12 @@ from tinykd.export.fit import check_artifact_fit
 from tinykd.search.candidates import Candidate
 
 LATENCY_SOURCE = "estimated (the board's cycles-per-MAC model)"
+# QEMU emulates a Cortex-M4 (mps2-an386); its instruction counts stand for boards whose
+# cores execute the same instruction set (ARMv7E-M). A Cortex-M0+ (ARMv6-M) or an Xtensa
+# core runs different instructions, so those boards keep the estimate.
+QEMU_COUNTING_BOARD = "mps2_an386"
+ARMV7EM_CPUS = ("cortex-m4", "cortex-m4f", "cortex-m7")
+QEMU_SAMPLES = 2  # reference kernels run the same instructions for every input
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(|B|KB|KIB|K|MB|MIB|M)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 2**20, "MB": 2**20, "MIB": 2**20}
 
@@ -61,6 +70,16 @@ class SearchLimits:
     max_latency_ms: float | None = None
     max_arena_bytes: int | None = None
     max_flash_bytes: int | None = None
+    # A TFLM source tree: latency is then counted in QEMU (see QemuLatency); None: estimated.
+    tflm_dir: str | None = None
+
+    @property
+    def counts_in_qemu(self) -> bool:
+        return self.tflm_dir is not None and self.board.cpu in ARMV7EM_CPUS
+
+    @property
+    def latency_label(self) -> str:
+        return "QEMU count" if self.counts_in_qemu else "estimated"
 
     def describe(self) -> str:
         parts = [
@@ -68,7 +87,7 @@ class SearchLimits:
             f"{self.board.usable_flash_bytes:,} B flash usable)"
         ]
         if self.max_latency_ms is not None:
-            parts.append(f"latency ≤ {self.max_latency_ms:g} ms (estimated)")
+            parts.append(f"latency ≤ {self.max_latency_ms:g} ms ({self.latency_label})")
         if self.max_arena_bytes is not None:
             parts.append(f"arena ≤ {self.max_arena_bytes:,} B")
         if self.max_flash_bytes is not None:
@@ -93,9 +112,58 @@ class CandidateCost:
     latency_ms: float
     operators: tuple[str, ...]
     latency_source: str = LATENCY_SOURCE
+    instructions: int | None = None  # per inference in QEMU, when counted
+    latency_estimated_ms: float | None = None  # the cycles-per-MAC model, always
+
+    @property
+    def latency_label(self) -> str:
+        return "estimated" if self.instructions is None else "QEMU count"
 
     def as_dict(self) -> dict:
         return {**asdict(self), "operators": list(self.operators)}
+
+
+@dataclass(frozen=True)
+class QemuLatency:
+    """Latency from the instructions one inference executes in the benchmark firmware on
+    QEMU's Cortex-M4, at one instruction per cycle of the board's clock: exact as a count,
+    a model as a time (a Cortex-M7 retires up to two per cycle; flash wait states and
+    memory stalls add cycles)."""
+
+    tflm_dir: str
+    work_dir: Path
+
+    def count(self, name: str, artifact: Int8Artifact, calibration_inputs) -> int:
+        """Median instructions per inference of ``artifact`` over a few samples."""
+        from tinykd.boards import load_board
+        from tinykd.firmware.tflm_library import find_tflm_tree
+        from tinykd.measure.qemu_run import run_in_qemu
+        from tinykd.measure.tflm import TflmModel
+
+        inputs = TflmModel(artifact).quantize(np.asarray(calibration_inputs[:QEMU_SAMPLES]))
+        run = run_in_qemu(
+            load_board(QEMU_COUNTING_BOARD),
+            artifact,
+            inputs,
+            tflm=find_tflm_tree(self.tflm_dir),
+            out_dir=self.work_dir / name.replace("@", "_"),
+        )
+        if run.identical_outputs != run.samples:
+            raise TinyKDError(
+                f"{name}: the firmware in QEMU disagreed with the TFLM interpreter on "
+                f"{run.samples - run.identical_outputs} of {run.samples} samples; its "
+                "instruction count is not trusted. Check the TFLM tree (TFLM_DIR)."
+            )
+        return run.ticks_median
+
+    def latency_ms(self, instructions: int, board: Board) -> float:
+        return 1000.0 * instructions / board.cpu_hz
+
+    def source(self, board: Board) -> str:
+        return (
+            f"QEMU instruction count (Cortex-M4, mps2-an386) at one instruction per cycle of "
+            f"{board.cpu_hz / 1e6:g} MHz"
+        )
 
 
 @contextmanager
@@ -145,13 +213,30 @@ def build_candidate(candidate: Candidate, input_shape, num_classes: int, seed: i
 
 
 def artifact_cost(
-    candidate: Candidate, artifact: Int8Artifact, board: Board, *, params: int, macs: int
+    candidate: Candidate,
+    artifact: Int8Artifact,
+    board: Board,
+    *,
+    params: int,
+    macs: int,
+    qemu: QemuLatency | None = None,
+    calibration_inputs=None,
 ) -> CandidateCost:
-    """The cost figures of a converted candidate on ``board``."""
+    """The cost figures of a converted candidate on ``board`` (latency counted in QEMU when
+    ``qemu`` is given, with a few of ``calibration_inputs``)."""
     from tinykd.measure.latency_model import operator_work
 
     fit = check_artifact_fit(board, artifact)
-    return CandidateCost(
+    estimated_ms = board.estimate_seconds(operator_work(artifact.tflite)) * 1000.0
+    counted = {}
+    if qemu is not None:
+        instructions = qemu.count(candidate.name, artifact, calibration_inputs)
+        counted = {
+            "instructions": instructions,
+            "latency_ms": qemu.latency_ms(instructions, board),
+            "latency_source": qemu.source(board),
+        }
+    cost = CandidateCost(
         candidate=candidate.name,
         model=candidate.model,
         width=candidate.width,
@@ -162,9 +247,11 @@ def artifact_cost(
         arena_minimum_bytes=artifact.arena.minimum_bytes,
         flash_bytes=fit.flash_needed,
         sram_bytes=fit.sram_needed,
-        latency_ms=board.estimate_seconds(operator_work(artifact.tflite)) * 1000.0,
+        latency_ms=estimated_ms,
         operators=tuple(artifact.operators),
+        latency_estimated_ms=estimated_ms,
     )
+    return replace(cost, **counted)
 
 
 def convert_candidate(model, calibration_inputs, config) -> Int8Artifact:
@@ -179,16 +266,30 @@ def convert_candidate(model, calibration_inputs, config) -> Int8Artifact:
 
 
 def predict_cost(
-    candidate: Candidate, calibration_inputs, num_classes: int, board: Board, config
+    candidate: Candidate,
+    calibration_inputs,
+    num_classes: int,
+    board: Board,
+    config,
+    qemu: QemuLatency | None = None,
 ) -> CandidateCost:
-    """The cost of ``candidate`` from its untrained int8 conversion (a few seconds)."""
+    """The cost of ``candidate`` from its untrained int8 conversion (a few seconds; about
+    ten more when QEMU counts its instructions)."""
     from tinykd.models import profile_model
 
     model = build_candidate(candidate, calibration_inputs.shape[1:], num_classes, config.seed)
     distinct_weights(model, config.seed)
     artifact = convert_candidate(model, calibration_inputs, config)
     profile = profile_model(model)
-    return artifact_cost(candidate, artifact, board, params=profile.params, macs=profile.macs)
+    return artifact_cost(
+        candidate,
+        artifact,
+        board,
+        params=profile.params,
+        macs=profile.macs,
+        qemu=qemu,
+        calibration_inputs=calibration_inputs,
+    )
 
 
 def infeasible_reasons(cost: CandidateCost, limits: SearchLimits) -> list[str]:
@@ -208,7 +309,7 @@ def infeasible_reasons(cost: CandidateCost, limits: SearchLimits) -> list[str]:
         reasons.append(f"flash {cost.flash_bytes:,} B > --max-flash {limits.max_flash_bytes:,} B")
     if limits.max_latency_ms is not None and cost.latency_ms > limits.max_latency_ms:
         reasons.append(
-            f"latency {cost.latency_ms:.1f} ms (estimated) > --max-latency-ms "
+            f"latency {cost.latency_ms:.1f} ms ({cost.latency_label}) > --max-latency-ms "
             f"{limits.max_latency_ms:g}"
         )
     return reasons

@@ -13,7 +13,7 @@ FRONT_COLUMNS = (
     ("candidate", "candidate"),
     ("int8_accuracy", "int8 acc (validation, TFLM)"),
     ("arena_bytes", "arena B"),
-    ("latency_ms", "latency ms (estimated)"),
+    ("latency_ms", "latency ms"),
     ("flash_bytes", "flash B"),
     ("tflite_bytes", ".tflite B"),
     ("macs", "MACs"),
@@ -113,7 +113,8 @@ def front_plot(state) -> bytes:
     )
     for p in front:
         axes.annotate(
-            f"{p['candidate']}\n{p['latency_ms']:.1f} ms est.",
+            f"{p['candidate']}\n{p['latency_ms']:.1f} ms "
+            f"({state.costs[p['candidate']].latency_label})",
             (p["arena_bytes"] / 1024, 100 * p["int8_accuracy"]),
             textcoords="offset points",
             xytext=(6, -10),
@@ -164,7 +165,10 @@ def summary(state, row) -> dict:
             "arena_bytes": [cost.arena_bytes, row.artifact.arena.size_bytes],
             "identical": cost.tflite_bytes == row.artifact.size_bytes
             and cost.arena_bytes == row.artifact.arena.size_bytes,
-            "latency_ms_estimated": cost.latency_ms,
+            "latency_ms": cost.latency_ms,
+            "latency_source": cost.latency_source,
+            "latency_ms_estimated": cost.latency_estimated_ms,
+            "instructions_per_inference": cost.instructions,
         },
         "front": front_rows(state),
         "notes": state.notes,
@@ -182,8 +186,8 @@ def write_search_report(state, row) -> Path:
         f"training, {len(state.trials)} trials in {state.seconds / 60:.1f} min.\n\n"
         + front_markdown(state)
         + f"\n\nChosen: {state.chosen['candidate']}, int8 test accuracy "
-        f"{row.int8_accuracy:.2%} (exported to student/). Latency is the board's "
-        "cycles-per-MAC estimate.\n"
+        f"{row.int8_accuracy:.2%} (exported to student/). Latency: "
+        f"{state.costs[state.chosen['candidate']].latency_source}.\n"
     )
     if state.notes:
         markdown += "\n" + "\n".join(f"- {note}" for note in state.notes) + "\n"

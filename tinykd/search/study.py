@@ -37,6 +37,7 @@ from tinykd.progress import Progress
 from tinykd.search.candidates import Candidate
 from tinykd.search.cost import (
     CandidateCost,
+    QemuLatency,
     SearchLimits,
     convert_candidate,
     fresh_keras_names,
@@ -152,14 +153,31 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+def qemu_latency(state: SearchState) -> QemuLatency | None:
+    """Instruction counts in QEMU when a TFLM tree is given and the board's core runs the
+    emulated Cortex-M4's instruction set; a note says why a given tree goes unused."""
+    limits = state.limits
+    if limits.tflm_dir is None:
+        return None
+    if not limits.counts_in_qemu:
+        state.notes.append(
+            f"{limits.board.name}'s core ({limits.board.cpu}) does not run the Cortex-M4's "
+            "instruction set that QEMU counts, so latency is the board's cycles-per-MAC "
+            "estimate although a TFLM tree was given."
+        )
+        return None
+    return QemuLatency(limits.tflm_dir, Path(state.config.output.dir) / "qemu")
+
+
 def cost_candidates(state: SearchState, data, progress: Progress) -> None:
     """Exact cost of every candidate before any training; the misfits are dropped."""
     from tinykd.validate import check_distillation_setup
 
     total = len(state.candidates)
+    qemu = qemu_latency(state)
     for index, candidate in enumerate(state.candidates, start=1):
         cost = predict_cost(
-            candidate, data.x_train, data.num_classes, state.limits.board, state.config
+            candidate, data.x_train, data.num_classes, state.limits.board, state.config, qemu
         )
         state.costs[candidate.name] = cost
         reasons = infeasible_reasons(cost, state.limits)
@@ -176,7 +194,7 @@ def cost_candidates(state: SearchState, data, progress: Progress) -> None:
         progress.say(
             f"    cost {index}/{total} {candidate.name}: {cost.tflite_bytes:,} B .tflite, arena "
             f"{cost.arena_bytes:,} B, flash {cost.flash_bytes:,} B, {cost.macs:,} MACs, "
-            f"{cost.latency_ms:.2f} ms (estimated) — {verdict}"
+            f"{cost.latency_ms:.2f} ms ({cost.latency_label}) — {verdict}"
         )
     if len(state.dropped) == total:
         raise TinyKDError(
