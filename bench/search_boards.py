@@ -16,6 +16,7 @@ bench/results/search_boards.json (search_boards_quick.json with --quick).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -134,6 +135,20 @@ def train_reference(name: str, config, data, progress, artifacts: dict) -> dict:
     }
 
 
+def earlier_references(path: Path, data, config) -> list[dict]:
+    """The references of an earlier run, refused unless its data and epochs are these."""
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    same = earlier["data"] == {
+        "name": data.name,
+        "train": len(data.x_train),
+        "validation": len(data.x_val),
+        "test": len(data.x_test),
+    } and all(ref["epochs"] == config.student.epochs for ref in earlier["references"])
+    if not same:
+        raise SystemExit(f"{path}: its references were trained on other data or epochs")
+    return [{**ref, "from": str(path)} for ref in earlier["references"]]
+
+
 def compare(chosen: dict, reference: dict) -> dict:
     return {
         "reference": reference["model"],
@@ -167,6 +182,13 @@ def main() -> None:
         "each reference in QEMU (Cortex-M4, mps2-an386)",
     )
     parser.add_argument("--qemu-samples", type=int, default=20, help="test samples run in QEMU")
+    parser.add_argument(
+        "--references-from",
+        default="",
+        metavar="JSON",
+        help="reuse the references of an earlier run of this bench (same data and epochs; "
+        "single-threaded training reproduces them exactly) instead of training them again",
+    )
     parser.set_defaults(epochs=0)  # 0: the demo's student epochs
     args = parser.parse_args()
     quick = args.quick
@@ -217,13 +239,20 @@ def main() -> None:
                 "run_dir": str(folder),
             }
         )
-    progress.step("References trained the plain way, full epochs")
-    references = [train_reference(name, config, data, progress, artifacts) for name in REFERENCES]
+    if args.references_from:
+        references = earlier_references(Path(args.references_from), data, config)
+    else:
+        progress.step("References trained the plain way, full epochs")
+        references = [
+            train_reference(name, config, data, progress, artifacts) for name in REFERENCES
+        ]
     for search in searches:
         board = load_board(search["profile"]["board"])
         search["against_references"] = [compare(search["chosen"], ref) for ref in references]
         search["reference_latency_ms_estimated"] = {
-            ref["model"]: board.estimate_seconds(ref["work"]) * 1000 for ref in references
+            ref["model"]: board.estimate_seconds(ref["work"]) * 1000
+            for ref in references
+            if "work" in ref  # not kept in the JSON: absent for --references-from
         }
     summary = {
         "command": "python bench/search_boards.py " + " ".join(sys.argv[1:]),
@@ -244,6 +273,11 @@ def main() -> None:
     if args.tflm:  # after the figures are safe on disk: QEMU is slow and needs a TFLM tree
         progress.step(f"Instructions per inference in QEMU ({QEMU_BOARD})")
         summary["qemu"] = count_instructions(args.tflm, artifacts, data, args, progress)
+        if args.references_from:  # the references' counts come with their figures
+            earlier = json.loads(Path(args.references_from).read_text(encoding="utf-8"))
+            summary["qemu"].update(
+                {k: v for k, v in earlier.get("qemu", {}).items() if k.endswith("(plain)")}
+            )
         for search in summary["searches"]:
             key = f"{search['profile']['name']}: {search['chosen']['candidate']}"
             instructions = summary["qemu"][key]["instructions_median"]
