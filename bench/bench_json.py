@@ -8,6 +8,7 @@ and checks that the README quotes it line for line, so no figure there is typed 
 
 from __future__ import annotations
 
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -20,8 +21,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def command_line() -> str:
-    """The command that ran this script, as the README quotes it."""
-    return " ".join(["python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    """The command that ran this script, as the README quotes it (quoted for a shell
+    where an argument needs it, e.g. a --set value with spaces or quotes)."""
+    return shlex.join(["python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
 
 
 def results_path(output: str | None, name: str, quick: bool) -> str:

@@ -15,10 +15,10 @@ per epoch (distill_vs_scratch.png).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bench_json import command_line
 from common import (
     bench_arguments,
     bench_config,
@@ -96,7 +96,7 @@ def main() -> None:
             rows.append(row)
     timing = time_per_epoch(config, data, teacher, args.timing_epochs, progress)
     summary = {
-        "command": "python bench/distill_vs_scratch.py " + " ".join(sys.argv[1:]),
+        "command": command_line(),
         "data": {"name": data.name, "train": len(data.x_train), "test": len(data.x_test)},
         "teacher": {
             "model": describe(teacher),

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench_json import command_line
 from common import bench_arguments, bench_config
 
 from tinykd.boards import load_board
@@ -255,7 +255,7 @@ def main() -> None:
             if "work" in ref  # not kept in the JSON: absent for --references-from
         }
     summary = {
-        "command": "python bench/search_boards.py " + " ".join(sys.argv[1:]),
+        "command": command_line(),
         "cores": cores,
         "data": {
             "name": data.name,
