@@ -32,7 +32,12 @@ from tinykd.models import profile_model
 from tinykd.pipeline import measure_int8, train_student
 from tinykd.progress import Progress
 from tinykd.search.candidates import Candidate
-from tinykd.search.cost import SearchLimits, parse_size
+from tinykd.search.cost import (
+    QEMU_COUNTING_BOARD,
+    SearchLimits,
+    one_instruction_per_cycle_ms,
+    parse_size,
+)
 from tinykd.search.run import run_search
 from tinykd.search.study import with_student
 
@@ -67,7 +72,6 @@ EXTRA_PROFILES = {
         "max_flash": "256KB",
     },
 }
-QEMU_BOARD = "mps2_an386"  # the emulated Cortex-M4 that counts instructions
 # Digits are 8×8: the same boards with budgets scaled to its far smaller activations.
 QUICK_PROFILES = [
     {
@@ -135,9 +139,9 @@ def train_reference(name: str, config, data, progress, artifacts: dict) -> dict:
     }
 
 
-def earlier_references(path: Path, data, config) -> list[dict]:
-    """The references of an earlier run, refused unless its data and epochs are these."""
-    earlier = json.loads(path.read_text(encoding="utf-8"))
+def earlier_references(earlier: dict, path: Path, data, config) -> list[dict]:
+    """The references of an earlier run (``earlier``, read from ``path``), refused unless
+    its data and epochs are these."""
     same = earlier["data"] == {
         "name": data.name,
         "train": len(data.x_train),
@@ -239,8 +243,11 @@ def main() -> None:
                 "run_dir": str(folder),
             }
         )
+    earlier = None
     if args.references_from:
-        references = earlier_references(Path(args.references_from), data, config)
+        path = Path(args.references_from)
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        references = earlier_references(earlier, path, data, config)
     else:
         progress.step("References trained the plain way, full epochs")
         references = [
@@ -271,10 +278,9 @@ def main() -> None:
     output = Path(args.output) if args.output else RESULTS / f"{name}.json"
     write_json_atomic(output, summary)
     if args.tflm:  # after the figures are safe on disk: QEMU is slow and needs a TFLM tree
-        progress.step(f"Instructions per inference in QEMU ({QEMU_BOARD})")
+        progress.step(f"Instructions per inference in QEMU ({QEMU_COUNTING_BOARD})")
         summary["qemu"] = count_instructions(args.tflm, artifacts, data, args, progress)
-        if args.references_from:  # the references' counts come with their figures
-            earlier = json.loads(Path(args.references_from).read_text(encoding="utf-8"))
+        if earlier is not None:  # the references' counts come with their figures
             summary["qemu"].update(
                 {k: v for k, v in earlier.get("qemu", {}).items() if k.endswith("(plain)")}
             )
@@ -283,7 +289,7 @@ def main() -> None:
             instructions = summary["qemu"][key]["instructions_median"]
             board = load_board(search["profile"]["board"])
             search["chosen"]["latency_ms_at_one_instruction_per_cycle"] = (
-                1000.0 * instructions / board.cpu_hz
+                one_instruction_per_cycle_ms(instructions, board)
             )
         write_json_atomic(output, summary)
     print()
@@ -299,7 +305,7 @@ def count_instructions(tflm_dir: str, artifacts: dict, data, args, progress) -> 
     from tinykd.measure.tflm import TflmModel
 
     tree = find_tflm_tree(tflm_dir)
-    board = load_board(QEMU_BOARD)
+    board = load_board(QEMU_COUNTING_BOARD)
     x, y = data.x_test[: args.qemu_samples], data.y_test[: args.qemu_samples]
     figures = {}
     for index, (name, artifact) in enumerate(artifacts.items()):
@@ -367,7 +373,7 @@ def report(summary: dict) -> str:
     if "qemu" in summary:
         lines += [
             "",
-            f"| model | QEMU {QEMU_BOARD} instructions / inference | kernels | outputs = "
+            f"| model | QEMU {QEMU_COUNTING_BOARD} instructions / inference | kernels | outputs = "
             "interpreter |",
             "|---|---|---|---|",
         ]

@@ -63,7 +63,7 @@ def test_missing_qemu_is_one_message_that_says_what_to_install(tmp_path, monkeyp
 
 
 @pytest.fixture(scope="module")
-def tflm_tree_dir():
+def tflm_tree():
     from tinykd.firmware.tflm_library import find_tflm_tree
 
     missing = [t for t in ("qemu-system-arm", "arm-none-eabi-gcc") if shutil.which(t) is None]
@@ -75,10 +75,10 @@ def tflm_tree_dir():
         if os.environ.get(FORCE_ENV) == "1":
             pytest.fail(f"{FORCE_ENV}=1 but missing: {', '.join(missing)}")
         pytest.skip(f"missing: {', '.join(missing)}")
-    return str(tree.root)
+    return tree
 
 
-def test_untrained_count_predicts_the_trained_students_count(digits_split, tflm_tree_dir, tmp_path):
+def test_untrained_count_predicts_the_trained_students_count(digits_split, tflm_tree, tmp_path):
     """The reference kernels execute the same instructions whatever the weights: the count
     made before training is the trained student's, in the same firmware."""
     from tinykd.config import config_from_dict
@@ -93,7 +93,7 @@ def test_untrained_count_predicts_the_trained_students_count(digits_split, tflm_
     data = digits_split
     config = config_from_dict({"data": {"dataset": "digits"}, "student": {"batch_size": 64}})
     nano, candidate = load_board("nano33ble"), Candidate("plain_cnn", 0.5)
-    qemu = QemuLatency(tflm_tree_dir, tmp_path / "qemu")
+    qemu = QemuLatency(tflm_tree, tmp_path / "qemu")
     predicted = predict_cost(candidate, data.x_train, 10, nano, config, qemu)
     with fresh_keras_names():
         trained = train_student(
@@ -105,7 +105,7 @@ def test_untrained_count_predicts_the_trained_students_count(digits_split, tflm_
         load_board("mps2_an386"),
         artifact,
         inputs,
-        tflm=qemu_tree(tflm_tree_dir),
+        tflm=tflm_tree,
         out_dir=tmp_path / "trained",
     )
     assert run.identical_outputs == 5
@@ -114,9 +114,3 @@ def test_untrained_count_predicts_the_trained_students_count(digits_split, tflm_
     assert predicted.latency_source.startswith("QEMU instruction count")
     assert predicted.latency_label == "QEMU count"
     assert predicted.latency_estimated_ms > 0
-
-
-def qemu_tree(folder: str):
-    from tinykd.firmware.tflm_library import find_tflm_tree
-
-    return find_tflm_tree(folder)

@@ -45,6 +45,7 @@ def search_limits(
 
 def check_qemu_tools(tflm_dir: str) -> None:
     """The tree is a TFLM tree and QEMU and the Arm compiler are installed (one message)."""
+    from tinykd.firmware.cross import DEBIAN_PACKAGES
     from tinykd.firmware.tflm_library import find_tflm_tree
     from tinykd.measure.devices.qemu import QEMU_PACKAGE
 
@@ -55,8 +56,7 @@ def check_qemu_tools(tflm_dir: str) -> None:
             f"A TFLM tree was given ({tflm_dir}), so the search counts each candidate's "
             f"instructions in QEMU, but {' and '.join(missing)} is not installed. On "
             f"Debian/Ubuntu: apt-get install --no-install-recommends {QEMU_PACKAGE} "
-            "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib; or "
-            "unset TFLM_DIR (and drop --tflm-dir) for the board's latency estimate."
+            f"{DEBIAN_PACKAGES}; or unset TFLM_DIR (and drop --tflm-dir) for the board's latency estimate."
         )
 
 

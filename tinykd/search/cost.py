@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from tinykd.errors import TinyKDError
 from tinykd.export import Int8Artifact, convert_to_artifact
 from tinykd.export.fit import check_artifact_fit
 from tinykd.search.candidates import Candidate
+
+if TYPE_CHECKING:
+    from tinykd.firmware.tflm_library import TflmTree
 
 LATENCY_SOURCE = "estimated (the board's cycles-per-MAC model)"
 # QEMU emulates a Cortex-M4 (mps2-an386); its instruction counts stand for boards whose
@@ -123,6 +127,11 @@ class CandidateCost:
         return {**asdict(self), "operators": list(self.operators)}
 
 
+def one_instruction_per_cycle_ms(instructions: int, board: Board) -> float:
+    """An instruction count as time on ``board``'s clock, one instruction per cycle."""
+    return 1000.0 * instructions / board.cpu_hz
+
+
 @dataclass(frozen=True)
 class QemuLatency:
     """Latency from the instructions one inference executes in the benchmark firmware on
@@ -130,13 +139,12 @@ class QemuLatency:
     a model as a time (a Cortex-M7 retires up to two per cycle; flash wait states and
     memory stalls add cycles)."""
 
-    tflm_dir: str
+    tree: TflmTree
     work_dir: Path
 
     def count(self, name: str, artifact: Int8Artifact, calibration_inputs) -> int:
         """Median instructions per inference of ``artifact`` over a few samples."""
         from tinykd.boards import load_board
-        from tinykd.firmware.tflm_library import find_tflm_tree
         from tinykd.measure.qemu_run import run_in_qemu
         from tinykd.measure.tflm import TflmModel
 
@@ -145,7 +153,7 @@ class QemuLatency:
             load_board(QEMU_COUNTING_BOARD),
             artifact,
             inputs,
-            tflm=find_tflm_tree(self.tflm_dir),
+            tflm=self.tree,
             out_dir=self.work_dir / name.replace("@", "_"),
         )
         if run.identical_outputs != run.samples:
@@ -155,9 +163,6 @@ class QemuLatency:
                 "instruction count is not trusted. Check the TFLM tree (TFLM_DIR)."
             )
         return run.ticks_median
-
-    def latency_ms(self, instructions: int, board: Board) -> float:
-        return 1000.0 * instructions / board.cpu_hz
 
     def source(self, board: Board) -> str:
         return (
@@ -233,7 +238,7 @@ def artifact_cost(
         instructions = qemu.count(candidate.name, artifact, calibration_inputs)
         counted = {
             "instructions": instructions,
-            "latency_ms": qemu.latency_ms(instructions, board),
+            "latency_ms": one_instruction_per_cycle_ms(instructions, board),
             "latency_source": qemu.source(board),
         }
     cost = CandidateCost(

@@ -166,7 +166,9 @@ def qemu_latency(state: SearchState) -> QemuLatency | None:
             "estimate although a TFLM tree was given."
         )
         return None
-    return QemuLatency(limits.tflm_dir, Path(state.config.output.dir) / "qemu")
+    from tinykd.firmware.tflm_library import find_tflm_tree
+
+    return QemuLatency(find_tflm_tree(limits.tflm_dir), Path(state.config.output.dir) / "qemu")
 
 
 def cost_candidates(state: SearchState, data, progress: Progress) -> None:
