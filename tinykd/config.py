@@ -30,6 +30,7 @@ from tinykd.recipe import Distillation, LossEntry, Recipe, WeightInit
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 65_536
 MAX_WIDTH = 16.0  # channel multiplier; 16× the default models is far past any MCU
+MAX_DEPTH = 8  # stages or blocks; 28×28 images are 1×1 after five poolings
 MAX_LEARNING_RATE = 1.0
 MAX_SEED = 2**32 - 1  # NumPy and TensorFlow seeds are 32-bit
 
@@ -180,6 +181,8 @@ class TeacherConfig:
 class StudentConfig:
     model: str = one_of("plain_cnn", _model_names)
     width: float = _width()
+    # Stages or blocks for models that take a depth (plain_cnn, ds_cnn); 0: the model's own.
+    depth: int = ranged(0, minimum=0, maximum=MAX_DEPTH)
     epochs: int = _epochs(12)
     batch_size: int = _batch_size()
     learning_rate: float = _learning_rate(3e-3)
@@ -256,7 +259,7 @@ class OutputConfig:
 # The student families ``tinykd search`` explores by default (teachers and the MLPerf
 # references resnet8/dscnn_kws are left out; a config may add any registered model).
 SEARCH_FAMILIES = ["plain_cnn", "ds_cnn", "mbv2_micro", "mbv2_tiny"]
-SEARCH_CANDIDATE_KEYS = ("model", "width")
+SEARCH_CANDIDATE_KEYS = ("model", "width", "depth")
 
 
 @dataclass
@@ -264,8 +267,11 @@ class SearchConfig:
     """``tinykd search`` (tinykd/search/): the candidates and the successive-halving rungs."""
 
     families: list[str] = field(default_factory=lambda: list(SEARCH_FAMILIES))
-    widths: list[float] = ranged([0.25, 0.5, 1.0, 1.5], above=0.0, maximum=MAX_WIDTH)
-    # more candidates: [{ model = "resnet8", width = 0.5 }]
+    widths: list[float] = ranged([0.25, 0.5, 1.0, 1.5, 2.0], above=0.0, maximum=MAX_WIDTH)
+    # Depths for the families that take one (plain_cnn: conv stages, 2 its own; ds_cnn:
+    # blocks, 3 its own); the others keep their own depth.
+    depths: list[int] = ranged([2, 3], minimum=1, maximum=MAX_DEPTH)
+    # more candidates: [{ model = "resnet8", width = 0.5 }, { model = "plain_cnn", depth = 4 }]
     candidates: list[dict] = field(default_factory=list)
     rungs: int = ranged(3, minimum=1, maximum=6)  # the last trains student.epochs
     reduction_factor: int = ranged(3, minimum=2, maximum=10)  # 1/r of a rung goes on
@@ -573,7 +579,7 @@ APPLICABILITY = [
 
 def _check_search(search: SearchConfig, problems: list[str]) -> None:
     """Families and listed candidates name registered models; a candidate has only the
-    keys ``model`` and ``width``."""
+    keys ``model``, ``width`` and ``depth`` (the last for models that take one)."""
     known = _model_names()
     for name in search.families:
         if name not in known:
@@ -599,6 +605,24 @@ def _check_search(search: SearchConfig, problems: list[str]) -> None:
             problems.append(
                 f"{where}.width: expected a number in (0, {MAX_WIDTH:g}], got {width!r}"
             )
+        if "depth" in entry:
+            depth = entry["depth"]
+            if not _matches(depth, int) or not Limits(minimum=1, maximum=MAX_DEPTH).allows(depth):
+                problems.append(
+                    f"{where}.depth: expected a whole number in [1, {MAX_DEPTH}], got {depth!r}"
+                )
+            _check_depth_model(entry.get("model"), f"{where}.depth", problems)
+
+
+def _check_depth_model(model, where: str, problems: list[str]) -> None:
+    """A depth is set only for a model whose builder takes one."""
+    from tinykd.models.builders import has_depth, models_with_depth
+
+    if model in _model_names() and not has_depth(model):
+        problems.append(
+            f"{where}: model {model!r} has no depth setting; models with one: "
+            f"{', '.join(models_with_depth())}"
+        )
 
 
 def _lookup(config, dotted: str):
@@ -648,6 +672,8 @@ def config_from_dict(table: dict) -> RunConfig:
     _check_compression(config.compression, problems)
     _check_data(config.data, problems)
     _check_search(config.search, problems)
+    if config.student.depth:
+        _check_depth_model(config.student.model, "student.depth", problems)
     if problems:
         raise TinyKDError("Invalid configuration:\n  " + "\n  ".join(problems))
     return config

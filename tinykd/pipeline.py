@@ -268,7 +268,7 @@ def student_recipe(config: RunConfig) -> Recipe:
 
 
 def student_spec(config: RunConfig) -> ModelSpec:
-    return ModelSpec(config.student.model, config.student.width)
+    return ModelSpec(config.student.model, config.student.width, config.student.depth or None)
 
 
 def distillation(config: RunConfig, teacher) -> Distillation:

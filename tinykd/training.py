@@ -108,10 +108,11 @@ def make_optimizer(recipe: Recipe, total_steps: int):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which registered model to build, and how wide."""
+    """Which registered model to build, how wide, and how deep (None: the model's own)."""
 
     model: str
     width: float = 1.0
+    depth: int | None = None
 
     def build(self, data: SplitData, seed: int, width: float | None = None) -> keras.Model:
         return build_model(
@@ -120,6 +121,7 @@ class ModelSpec:
             data.num_classes,
             self.width if width is None else width,
             seed=seed,
+            depth=self.depth,
         )
 
 

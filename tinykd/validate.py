@@ -50,7 +50,11 @@ def check_distillation_setup(
                     config.teacher.model, input_shape, num_classes, config.teacher.width
                 )
             student = build_model(
-                config.student.model, input_shape, num_classes, config.student.width
+                config.student.model,
+                input_shape,
+                num_classes,
+                config.student.width,
+                depth=config.student.depth or None,
             )
             if distillation.weight_init:
                 initialize_from_teacher(teacher, student, distillation.weight_init)

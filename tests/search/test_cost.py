@@ -153,35 +153,90 @@ def test_search_config():
     config = config_from_dict(
         {
             "search": {
-                "families": ["ds_cnn"],
+                "families": ["ds_cnn", "mbv2_micro"],
                 "widths": [0.5, 1],
+                "depths": [3, 4],
                 "candidates": [
                     {"model": "resnet8", "width": 0.25},
                     {"model": "ds_cnn", "width": 1},
+                    {"model": "plain_cnn", "width": 1, "depth": 2},
+                    {"model": "plain_cnn", "width": 1, "depth": 3},
                 ],
             }
         }
     )
     assert [c.name for c in search_candidates(config.search)] == [
-        "ds_cnn@0.5",
+        "ds_cnn@0.5",  # depth 3 is ds_cnn's own: no suffix
         "ds_cnn@1",
+        "ds_cnn-d4@0.5",
+        "ds_cnn-d4@1",
+        "mbv2_micro@0.5",  # takes no depth: once per width
+        "mbv2_micro@1",
         "resnet8@0.25",  # ds_cnn@1 is listed once
+        "plain_cnn@1",
+        "plain_cnn-d3@1",
     ]
     with pytest.raises(TinyKDError) as error:
         config_from_dict(
             {
                 "search": {
                     "famillies": ["ds_cnn"],
-                    "candidates": [{"model": "ds_cn", "depth": 2}, {"width": -1}],
-                }
+                    "depths": [0],
+                    "candidates": [
+                        {"model": "ds_cn", "size": 2},
+                        {"width": -1},
+                        {"model": "resnet8", "depth": 2},
+                        {"model": "plain_cnn", "depth": 1.5},
+                    ],
+                },
+                "student": {"model": "mbv2_micro", "depth": 2},
             }
         )
     message = str(error.value)
     assert "search.famillies: unknown key (did you mean 'search.families'?)" in message
-    assert "search.candidates[0].depth: unknown key; allowed: model, width" in message
+    assert "search.candidates[0].size: unknown key; allowed: model, width, depth" in message
     assert "search.candidates[0].model: unknown name 'ds_cn' (did you mean 'ds_cnn'?)" in message
     assert "search.candidates[1]: missing key 'model'" in message
     assert "search.candidates[1].width: expected a number in (0, 16], got -1" in message
+    takes_depth = "models with one: ds_cnn, plain_cnn"
+    assert f"search.candidates[2].depth: model 'resnet8' has no depth setting; {takes_depth}" in (
+        message
+    )
+    assert "search.candidates[3].depth: expected a whole number in [1, 8], got 1.5" in message
+    assert f"student.depth: model 'mbv2_micro' has no depth setting; {takes_depth}" in message
+    assert "search.depths" in message
+
+
+def test_depth_adds_macs_not_arena(digits_run):
+    """plain_cnn's third stage works on 7×7 after two poolings of a 28×28 image: MACs by hand
+    (conv 8 ch at 28×28, conv 16 ch at 14×14, conv 32 ch at 7×7, dense 10) grow by 80 %, the
+    arena, set by the first stage's 28×28×8 output, by the third conv's per-channel
+    quantization data only (under 5 %)."""
+    _, config = digits_run
+    images = np.random.default_rng(0).uniform(0, 1, (16, 28, 28, 1)).astype("float32")
+    two = predict_cost(Candidate("plain_cnn", 1.0), images, 10, NANO, config)
+    three = predict_cost(Candidate("plain_cnn", 1.0, depth=3), images, 10, NANO, config)
+    conv1, conv2, conv3 = 28 * 28 * 9 * 1 * 8, 14 * 14 * 9 * 8 * 16, 7 * 7 * 9 * 16 * 32
+    assert two.macs == conv1 + conv2 + 7 * 7 * 16 * 10 == 290_080
+    assert three.macs == conv1 + conv2 + conv3 + 7 * 7 * 32 * 10 == 523_712
+    assert two.arena_minimum_bytes > 28 * 28 * 8
+    assert 0 <= three.arena_minimum_bytes - two.arena_minimum_bytes < 0.05 * two.arena_minimum_bytes
+    assert three.candidate == "plain_cnn-d3@1" and two.candidate == "plain_cnn@1"
+
+
+def test_depth_is_the_models_own_by_default():
+    """depth=None and the builder's default build the same layers; other depths differ."""
+    from tinykd.models import build_model
+
+    def layer_names(**options):
+        with fresh_keras_names():
+            model = build_model("plain_cnn", (28, 28, 1), 10, 1.0, seed=0, **options)
+        return [layer.name for layer in model.layers]
+
+    assert layer_names() == layer_names(depth=2)
+    assert "conv3" in layer_names(depth=3) and "conv3" not in layer_names()
+    with pytest.raises(TinyKDError, match="'resnet8' has no depth setting"):
+        build_model("resnet8", (28, 28, 1), 10, 1.0, depth=2)
 
 
 def test_untrained_weights_are_distinct(digits_run):

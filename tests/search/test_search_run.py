@@ -26,6 +26,7 @@ def tiny_config(out_dir):
             "search": {
                 "families": ["plain_cnn"],
                 "widths": [0.25, 0.5],
+                "depths": [2],
                 "candidates": [{"model": "ds_cnn", "width": 0.5}],
                 "rungs": 2,
                 "reduction_factor": 2,

@@ -2,10 +2,14 @@
 
 Every builder has the signature ``(input_shape, num_classes, width=1.0) -> keras.Model``,
 returns *logits* (no softmax: the distiller softens them with a temperature) and scales
-its channel counts by ``width``. Students use only operators TFLM supports in int8.
+its channel counts by ``width``. Some students also take a ``depth`` (how many stages or
+blocks they stack), the search's second axis. Students use only operators TFLM supports in
+int8.
 """
 
 from __future__ import annotations
+
+import inspect
 
 from tinykd._keras import keras
 from tinykd.errors import TinyKDError
@@ -23,15 +27,46 @@ def batch_norm(name: str | None = None):
 
 
 def build_model(
-    name: str, input_shape, num_classes: int, width: float = 1.0, seed: int | None = None
+    name: str,
+    input_shape,
+    num_classes: int,
+    width: float = 1.0,
+    seed: int | None = None,
+    depth: int | None = None,
 ):
-    """Build a registered model; ``seed`` makes its initial weights reproducible."""
+    """Build a registered model; ``seed`` makes its initial weights reproducible, ``depth``
+    (None: the model's own) is passed to builders that have one."""
     if width <= 0:
         raise TinyKDError(f"width multiplier must be positive, not {width}.")
+    builder = MODELS.get(name)
+    options = {"width": width}
+    if depth is not None:
+        if not has_depth(name):
+            raise TinyKDError(
+                f"model {name!r} has no depth setting; models with one: "
+                f"{', '.join(models_with_depth())}."
+            )
+        if depth < 1:
+            raise TinyKDError(f"depth must be at least 1, not {depth}.")
+        options["depth"] = int(depth)
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    model = MODELS.get(name)(tuple(input_shape), int(num_classes), width=width)
-    return model
+    return builder(tuple(input_shape), int(num_classes), **options)
+
+
+def own_depth(name: str) -> int | None:
+    """The depth the registered model ``name`` has by default; None if it takes none."""
+    parameter = inspect.signature(MODELS.get(name)).parameters.get("depth")
+    return None if parameter is None else parameter.default
+
+
+def has_depth(name: str) -> bool:
+    """Whether the registered model ``name`` takes a ``depth``."""
+    return own_depth(name) is not None
+
+
+def models_with_depth() -> list[str]:
+    return [name for name in MODELS.names() if has_depth(name)]
 
 
 def channels(base: int, width: float) -> int:
@@ -110,27 +145,30 @@ def teacher_vgg(input_shape, num_classes: int, width: float = 1.0):
 
 
 @MODELS.register("plain_cnn")
-def plain_cnn(input_shape, num_classes: int, width: float = 1.0):
-    """The smallest useful student: two 3×3 convs with pooling and one dense layer."""
-    inputs = keras.Input(input_shape)
-    x = conv_bn_relu(inputs, channels(8, width), name="conv1")
-    x = _pool_if_large(x, name="pool1")
-    x = conv_bn_relu(x, channels(16, width), name="conv2")
-    x = _pool_if_large(x, name="pool2")
+def plain_cnn(input_shape, num_classes: int, width: float = 1.0, depth: int = 2):
+    """The smallest useful student: ``depth`` stages of a 3×3 conv (8, 16, 32, … channels)
+    with pooling, and one dense layer. Each stage after the first works on a quarter of the
+    pixels, so depth adds capacity but hardly any arena (the first stage's full-resolution
+    activations set it)."""
+    x = inputs = keras.Input(input_shape)
+    for stage in range(1, depth + 1):
+        x = conv_bn_relu(x, channels(8 * 2 ** (stage - 1), width), name=f"conv{stage}")
+        x = _pool_if_large(x, name=f"pool{stage}")
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="plain_cnn")
 
 
 @MODELS.register("ds_cnn")
-def ds_cnn(input_shape, num_classes: int, width: float = 1.0):
-    """MobileNet-style student: a strided stem, then depthwise-separable blocks, global pooling."""
+def ds_cnn(input_shape, num_classes: int, width: float = 1.0, depth: int = 3):
+    """MobileNet-style student: a strided stem, then ``depth`` depthwise-separable blocks (32
+    channels, 64 with stride 2, then more of 64), global pooling."""
     inputs = keras.Input(input_shape)
     stem_stride = 2 if input_shape[0] >= 16 else 1
     x = conv_bn_relu(inputs, channels(16, width), strides=stem_stride, name="stem")
-    x = depthwise_separable(x, channels(32, width), name="ds1")
-    x = depthwise_separable(x, channels(64, width), strides=2, name="ds2")
-    x = depthwise_separable(x, channels(64, width), name="ds3")
+    for block in range(1, depth + 1):
+        base, strides = ((32, 1), (64, 2))[block - 1] if block <= 2 else (64, 1)
+        x = depthwise_separable(x, channels(base, width), strides=strides, name=f"ds{block}")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="ds_cnn")

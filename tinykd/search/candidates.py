@@ -1,12 +1,16 @@
-"""The candidate students of a search: zoo families × widths, plus the config's own list.
+"""The candidate students of a search: zoo families × widths × depths, plus the config's list.
 
 Axes, and why only these:
 
 - **family**: the zoo's student builders (``search.families``, default plain CNN,
-  depthwise-separable CNN, and the two inverted-bottleneck nets). The zoo's builders take no
-  depth argument; depth varies between families (``mbv2_micro`` is ``mbv2_tiny`` with one
-  stage instead of two).
+  depthwise-separable CNN, and the two inverted-bottleneck nets).
 - **width**: the channel multiplier every builder has (``search.widths``).
+- **depth**: stages or blocks, for the families whose builder takes one (``search.depths``;
+  plain_cnn's conv stages, ds_cnn's depthwise-separable blocks). Depth spent after the
+  first pooling adds capacity and MACs but hardly any arena (the full-resolution first stage
+  sets it): under a tight arena the deeper net is the one that can still grow. The
+  inverted-bottleneck families keep their own depth (``mbv2_micro`` is ``mbv2_tiny`` with
+  one stage instead of two).
 - **input resolution** is *not* an axis: the built-in datasets are loaded at their own size
   (only ``image_folder`` resizes, once, at load), and ``bench`` and ``train-and-flash`` feed
   a run's test data at that size, so a student with a smaller input could not be taken
@@ -22,26 +26,41 @@ from tinykd.config import SearchConfig
 
 @dataclass(frozen=True)
 class Candidate:
-    """One student architecture: a registered model at a width."""
+    """One student architecture: a registered model at a width and depth."""
 
     model: str
     width: float
-    source: str = "zoo"  # "zoo" (families × widths) or "config" (search.candidates)
+    source: str = "zoo"  # "zoo" (families × widths × depths) or "config" (search.candidates)
+    depth: int | None = None  # None: the model's own
 
     @property
     def name(self) -> str:
-        """A stable identifier, e.g. ``ds_cnn@0.5`` (the key of its trials in the study)."""
-        return f"{self.model}@{self.width:g}"
+        """A stable identifier, e.g. ``ds_cnn@0.5`` or, at a chosen depth, ``plain_cnn-d3@1.5``
+        (the key of its trials in the study)."""
+        model = self.model if self.depth is None else f"{self.model}-d{self.depth}"
+        return f"{model}@{self.width:g}"
 
 
 def search_candidates(search: SearchConfig) -> list[Candidate]:
-    """Families × widths, then the listed candidates, each architecture once."""
+    """Families × widths × depths, then the listed candidates, each architecture once."""
+    from tinykd.models.builders import has_depth
+
     found: dict[str, Candidate] = {}
     for model in search.families:
-        for width in search.widths:
-            candidate = Candidate(model, float(width))
-            found.setdefault(candidate.name, candidate)
+        depths = search.depths if has_depth(model) and search.depths else [None]
+        for depth in depths:
+            for width in search.widths:
+                candidate = Candidate(model, float(width), depth=chosen_depth(model, depth))
+                found.setdefault(candidate.name, candidate)
     for entry in search.candidates:
-        candidate = Candidate(entry["model"], float(entry.get("width", 1.0)), "config")
+        depth = chosen_depth(entry["model"], entry.get("depth"))
+        candidate = Candidate(entry["model"], float(entry.get("width", 1.0)), "config", depth)
         found.setdefault(candidate.name, candidate)
     return list(found.values())
+
+
+def chosen_depth(model: str, depth: int | None) -> int | None:
+    """``depth``, or None where it is the model's own (one name per architecture)."""
+    from tinykd.models.builders import own_depth
+
+    return None if depth is None or depth == own_depth(model) else int(depth)

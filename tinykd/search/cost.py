@@ -214,7 +214,14 @@ def build_candidate(candidate: Candidate, input_shape, num_classes: int, seed: i
     from tinykd.models import build_model
 
     with fresh_keras_names():
-        return build_model(candidate.model, input_shape, num_classes, candidate.width, seed=seed)
+        return build_model(
+            candidate.model,
+            input_shape,
+            num_classes,
+            candidate.width,
+            seed=seed,
+            depth=candidate.depth,
+        )
 
 
 def artifact_cost(

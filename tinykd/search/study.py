@@ -112,6 +112,7 @@ def with_student(config: RunConfig, candidate: Candidate, epochs: int | None = N
         config.student,
         model=candidate.model,
         width=candidate.width,
+        depth=candidate.depth or 0,
         epochs=config.student.epochs if epochs is None else epochs,
     )
     return replace(config, student=student)

@@ -111,7 +111,8 @@ class MutualLearning(Strategy):
         for index in range(self.peers - 1):
             model = self.models[index] if index < len(self.models) else student.model
             width = self.widths[index] if index < len(self.widths) else student.width
-            specs.append(ModelSpec(model, width))
+            depth = student.depth if model == student.model else None
+            specs.append(ModelSpec(model, width, depth))
         return specs
 
     def train(self, student, data, recipe, supervision=None, callbacks=()) -> StrategyResult:
