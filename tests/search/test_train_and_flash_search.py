@@ -21,6 +21,7 @@ epochs = 1
 [search]
 families = ["plain_cnn"]
 widths = [0.25, 0.5]
+depths = [2]
 rungs = 1
 [output]
 dir = "{out}"
