@@ -616,13 +616,10 @@ def _check_search(search: SearchConfig, problems: list[str]) -> None:
 
 def _check_depth_model(model, where: str, problems: list[str]) -> None:
     """A depth is set only for a model whose builder takes one."""
-    from tinykd.models.builders import has_depth, models_with_depth
+    from tinykd.models.builders import depth_problem
 
-    if model in _model_names() and not has_depth(model):
-        problems.append(
-            f"{where}: model {model!r} has no depth setting; models with one: "
-            f"{', '.join(models_with_depth())}"
-        )
+    if model in _model_names() and (problem := depth_problem(model)):
+        problems.append(f"{where}: {problem}")
 
 
 def _lookup(config, dotted: str):

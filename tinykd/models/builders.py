@@ -41,11 +41,8 @@ def build_model(
     builder = MODELS.get(name)
     options = {"width": width}
     if depth is not None:
-        if not has_depth(name):
-            raise TinyKDError(
-                f"model {name!r} has no depth setting; models with one: "
-                f"{', '.join(models_with_depth())}."
-            )
+        if problem := depth_problem(name):
+            raise TinyKDError(f"{problem}.")
         if depth < 1:
             raise TinyKDError(f"depth must be at least 1, not {depth}.")
         options["depth"] = int(depth)
@@ -65,8 +62,12 @@ def has_depth(name: str) -> bool:
     return own_depth(name) is not None
 
 
-def models_with_depth() -> list[str]:
-    return [name for name in MODELS.names() if has_depth(name)]
+def depth_problem(name: str) -> str | None:
+    """Why a depth cannot be set for the registered model ``name``; None if it can."""
+    if has_depth(name):
+        return None
+    with_depth = [model for model in MODELS.names() if has_depth(model)]
+    return f"model {name!r} has no depth setting; models with one: {', '.join(with_depth)}"
 
 
 def channels(base: int, width: float) -> int:
