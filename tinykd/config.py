@@ -269,7 +269,8 @@ class SearchConfig:
     families: list[str] = field(default_factory=lambda: list(SEARCH_FAMILIES))
     widths: list[float] = ranged([0.25, 0.5, 1.0, 1.5, 2.0], above=0.0, maximum=MAX_WIDTH)
     # Depths for the families that take one (plain_cnn: conv stages, 2 its own; ds_cnn:
-    # blocks, 3 its own); the others keep their own depth.
+    # blocks, 3 its own; mbv2_micro/mbv2_tiny: blocks of the last stage, 2 their own); the
+    # others keep their own depth.
     depths: list[int] = ranged([2, 3], minimum=1, maximum=MAX_DEPTH)
     # more candidates: [{ model = "resnet8", width = 0.5 }, { model = "plain_cnn", depth = 4 }]
     candidates: list[dict] = field(default_factory=list)

@@ -153,9 +153,9 @@ def test_search_config():
     config = config_from_dict(
         {
             "search": {
-                "families": ["ds_cnn", "mbv2_micro"],
+                "families": ["ds_cnn", "mbv2_micro", "resnet8"],
                 "widths": [0.5, 1],
-                "depths": [3, 4],
+                "depths": [2, 4],
                 "candidates": [
                     {"model": "resnet8", "width": 0.25},
                     {"model": "ds_cnn", "width": 1},
@@ -166,13 +166,18 @@ def test_search_config():
         }
     )
     assert [c.name for c in search_candidates(config.search)] == [
-        "ds_cnn@0.5",  # depth 3 is ds_cnn's own: no suffix
-        "ds_cnn@1",
+        "ds_cnn-d2@0.5",
+        "ds_cnn-d2@1",
         "ds_cnn-d4@0.5",
         "ds_cnn-d4@1",
-        "mbv2_micro@0.5",  # takes no depth: once per width
+        "mbv2_micro@0.5",  # depth 2 is mbv2_micro's own: no suffix
         "mbv2_micro@1",
-        "resnet8@0.25",  # ds_cnn@1 is listed once
+        "mbv2_micro-d4@0.5",
+        "mbv2_micro-d4@1",
+        "resnet8@0.5",  # takes no depth: once per width
+        "resnet8@1",
+        "resnet8@0.25",
+        "ds_cnn@1",  # depth 3, ds_cnn's own: not among the crossed depths, so listed
         "plain_cnn@1",
         "plain_cnn-d3@1",
     ]
@@ -189,7 +194,7 @@ def test_search_config():
                         {"model": "plain_cnn", "depth": 1.5},
                     ],
                 },
-                "student": {"model": "mbv2_micro", "depth": 2},
+                "student": {"model": "dscnn_kws", "depth": 2},
             }
         )
     message = str(error.value)
@@ -198,12 +203,12 @@ def test_search_config():
     assert "search.candidates[0].model: unknown name 'ds_cn' (did you mean 'ds_cnn'?)" in message
     assert "search.candidates[1]: missing key 'model'" in message
     assert "search.candidates[1].width: expected a number in (0, 16], got -1" in message
-    takes_depth = "models with one: ds_cnn, plain_cnn"
+    takes_depth = "models with one: ds_cnn, mbv2_micro, mbv2_tiny, plain_cnn"
     assert f"search.candidates[2].depth: model 'resnet8' has no depth setting; {takes_depth}" in (
         message
     )
     assert "search.candidates[3].depth: expected a whole number in [1, 8], got 1.5" in message
-    assert f"student.depth: model 'mbv2_micro' has no depth setting; {takes_depth}" in message
+    assert f"student.depth: model 'dscnn_kws' has no depth setting; {takes_depth}" in message
     assert "search.depths" in message
 
 
@@ -228,15 +233,37 @@ def test_depth_is_the_models_own_by_default():
     """depth=None and the builder's default build the same layers; other depths differ."""
     from tinykd.models import build_model
 
-    def layer_names(**options):
+    def layer_names(model="plain_cnn", **options):
         with fresh_keras_names():
-            model = build_model("plain_cnn", (28, 28, 1), 10, 1.0, seed=0, **options)
-        return [layer.name for layer in model.layers]
+            built = build_model(model, (28, 28, 1), 10, 1.0, seed=0, **options)
+        return [layer.name for layer in built.layers]
 
     assert layer_names() == layer_names(depth=2)
     assert "conv3" in layer_names(depth=3) and "conv3" not in layer_names()
+    # Inverted-bottleneck families: depth counts the blocks of the last stage; the blocks
+    # after a stage's first add a residual.
+    assert layer_names("mbv2_micro") == layer_names("mbv2_micro", depth=2)
+    adds = [name for name in layer_names("mbv2_micro", depth=3) if name.endswith("_add")]
+    assert adds == ["stage1_block2_add", "stage1_block3_add"]
+    assert not [name for name in layer_names("mbv2_micro", depth=1) if "block2" in name]
+    assert "stage2_block3_add" in layer_names("mbv2_tiny", depth=3)
     with pytest.raises(TinyKDError, match="'resnet8' has no depth setting"):
         build_model("resnet8", (28, 28, 1), 10, 1.0, depth=2)
+
+
+def test_a_single_block_makes_the_5kb_inverted_bottleneck_student():
+    """Each operator costs ≈0.5 KB of .tflite metadata: mbv2_micro at depth 1 (stem, one block,
+    pooling, dense) at width 0.5 fits 5 KB, where its own two blocks need more at any width."""
+    from tinykd.compress import convert_int8
+    from tinykd.models import build_model
+
+    images = np.random.default_rng(0).uniform(0, 1, (16, 28, 28, 1)).astype("float32")
+
+    def tflite_bytes(width, depth):
+        model = build_model("mbv2_micro", (28, 28, 1), 10, width, seed=0, depth=depth)
+        return len(convert_int8(model, calibration_images=images))
+
+    assert tflite_bytes(0.5, 1) <= 5 * 1024 < tflite_bytes(0.25, 2)
 
 
 def test_untrained_weights_are_distinct(digits_run):

@@ -21,8 +21,8 @@ WIDTHS = [1.0, 1.6, 2.2]
 EXPANDS = [1.0, 1.6, 2.2, 2.8]
 
 
-def _supernet(digits_split, model="mbv2_tiny", width=0.5, seed=0):
-    return build_supernet(ModelSpec(model, width), digits_split, seed, WIDTHS, EXPANDS)
+def _supernet(digits_split, model="mbv2_tiny", width=0.5, seed=0, depth=None):
+    return build_supernet(ModelSpec(model, width, depth), digits_split, seed, WIDTHS, EXPANDS)
 
 
 def _eager_sample(supernet, width=True, expand=True) -> dict:
@@ -63,11 +63,14 @@ def test_channel_groups_of_the_inverted_bottleneck_student(digits_split):
     assert supernet.wide.get_layer("stage2_block2_expand").kernel.shape == (1, 1, 26, 218)
 
 
-@pytest.mark.parametrize("model_name", ["mbv2_tiny", "plain_cnn"])
+@pytest.mark.parametrize(
+    "model_name, depth",
+    [("mbv2_tiny", None), ("plain_cnn", None), ("mbv2_micro", 1)],  # micro at 1: no ADD
+)
 def test_every_sampled_model_equals_a_plain_keras_model_holding_its_slices(
-    model_name, digits_split, randomize_weights
+    model_name, depth, digits_split, randomize_weights
 ):
-    supernet, _ = _supernet(digits_split, model_name)
+    supernet, _ = _supernet(digits_split, model_name, depth=depth)
     randomize_weights(supernet.wide)
     x = digits_split.x_test[:32]
     keras.utils.set_random_seed(5)

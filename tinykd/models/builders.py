@@ -263,21 +263,26 @@ def _inverted_bottleneck_net(input_shape, num_classes, width, expand_ratio, stag
 
 
 @MODELS.register("mbv2_tiny")
-def mbv2_tiny(input_shape, num_classes: int, width: float = 1.0, expand_ratio: float = 3.0):
-    """MobileNetV2/MCUNet-style student: a stem and two stages (16 and 24 channels, 1 and 2
-    inverted-bottleneck blocks, expand ``expand_ratio``×). int8 operators: CONV_2D,
+def mbv2_tiny(
+    input_shape, num_classes: int, width: float = 1.0, expand_ratio: float = 3.0, depth: int = 2
+):
+    """MobileNetV2/MCUNet-style student: a stem and two stages (16 and 24 channels, 1 and
+    ``depth`` inverted-bottleneck blocks, expand ``expand_ratio``×). int8 operators: CONV_2D,
     DEPTHWISE_CONV_2D, ADD, MEAN, FULLY_CONNECTED (≈10 KB .tflite at width 0.25)."""
-    stages = ((16, 2, 1), (24, 2, 2))
+    stages = ((16, 2, 1), (24, 2, depth))
     return _inverted_bottleneck_net(
         input_shape, num_classes, width, expand_ratio, stages, "mbv2_tiny"
     )
 
 
 @MODELS.register("mbv2_micro")
-def mbv2_micro(input_shape, num_classes: int, width: float = 1.0, expand_ratio: float = 3.0):
-    """The smallest inverted-bottleneck student: a stem and one stage of two blocks (16
-    channels, the second with a residual ADD); ≈7 KB .tflite at width 0.25 (each operator
-    costs ≈0.5 KB of tensor metadata, so fewer blocks, not fewer channels, make it small)."""
+def mbv2_micro(
+    input_shape, num_classes: int, width: float = 1.0, expand_ratio: float = 3.0, depth: int = 2
+):
+    """The smallest inverted-bottleneck student: a stem and one stage of ``depth`` blocks (16
+    channels, the blocks after the first with a residual ADD); ≈7 KB .tflite at width 0.25
+    (each operator costs ≈0.5 KB of tensor metadata, so fewer blocks, not fewer channels,
+    make it small: ``depth`` 1, a single block without ADD, is the ≈5 KB one)."""
     return _inverted_bottleneck_net(
-        input_shape, num_classes, width, expand_ratio, ((16, 2, 2),), "mbv2_micro"
+        input_shape, num_classes, width, expand_ratio, ((16, 2, depth),), "mbv2_micro"
     )

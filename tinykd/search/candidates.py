@@ -6,11 +6,10 @@ Axes, and why only these:
   depthwise-separable CNN, and the two inverted-bottleneck nets).
 - **width**: the channel multiplier every builder has (``search.widths``).
 - **depth**: stages or blocks, for the families whose builder takes one (``search.depths``;
-  plain_cnn's conv stages, ds_cnn's depthwise-separable blocks). Depth spent after the
-  first pooling adds capacity and MACs but hardly any arena (the full-resolution first stage
-  sets it): under a tight arena the deeper net is the one that can still grow. The
-  inverted-bottleneck families keep their own depth (``mbv2_micro`` is ``mbv2_tiny`` with
-  one stage instead of two).
+  plain_cnn's conv stages, ds_cnn's depthwise-separable blocks, the inverted-bottleneck
+  blocks of mbv2_micro's and mbv2_tiny's last stage). Depth spent after the first pooling
+  adds capacity and MACs but hardly any arena (the full-resolution first stage sets it):
+  under a tight arena the deeper net is the one that can still grow.
 - **input resolution** is *not* an axis: the built-in datasets are loaded at their own size
   (only ``image_folder`` resizes, once, at load), and ``bench`` and ``train-and-flash`` feed
   a run's test data at that size, so a student with a smaller input could not be taken
