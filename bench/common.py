@@ -21,7 +21,12 @@ from tinykd.data.views import Augmentation  # noqa: E402
 from tinykd.export import Int8Artifact, convert_to_artifact  # noqa: E402
 from tinykd.measure import TflmModel  # noqa: E402
 from tinykd.models import profile_model  # noqa: E402
-from tinykd.pipeline import obtain_teacher, prepare_data, student_recipe  # noqa: E402
+from tinykd.pipeline import (  # noqa: E402
+    obtain_teacher,
+    prepare_data,
+    student_recipe,
+    student_spec,
+)
 from tinykd.progress import Progress  # noqa: E402
 from tinykd.recipe import Distillation  # noqa: E402
 from tinykd.training import (  # noqa: E402
@@ -102,9 +107,11 @@ def train_student(
     unless given (``epochs`` 0: the configured ones); distilled from ``teacher`` when
     ``losses`` (:class:`~tinykd.recipe.LossEntry`) or ``weight_init`` are given.
     ``options``: those of :func:`tinykd.training.train`."""
-    spec = ModelSpec(
-        model_name or config.student.model, config.student.width if width is None else width
-    )
+    spec = student_spec(config)  # the configured model, width and depth
+    if model_name is not None and model_name != spec.model:
+        spec = ModelSpec(model_name, spec.width)  # another model: its own depth
+    if width is not None:
+        spec = replace(spec, width=width)
     recipe = replace(
         student_recipe(config),
         seed=seed,

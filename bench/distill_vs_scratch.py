@@ -164,7 +164,7 @@ def report_table(summary: dict) -> str:
         gap = 100 * (teacher - sum(scratch) / len(scratch))
         closed = f"{100 * mean_gain / gap:.0f} %" if gap > 0 else "—"
         lines.append(
-            f"| plain_cnn ×{width:g} | {rows[0]['distilled']['tflite_bytes']:,} | {mean_std(scratch)} | "
+            f"| {model_name(rows[0])} ×{width:g} | {rows[0]['distilled']['tflite_bytes']:,} | {mean_std(scratch)} | "
             f"{mean_std(distilled)} | {', '.join(f'{g:+.2f}' for g in gains)} | {mean_gain:+.2f} | {closed} |"
         )
         if "scratch_no_mixup" in rows[0]:
@@ -184,6 +184,11 @@ def report_table(summary: dict) -> str:
         )
     )
     return "\n".join(lines)
+
+
+def model_name(row: dict) -> str:
+    """The student's registered name, from its description (``plain_cnn: 9,170 params, …``)."""
+    return row["distilled"]["model"].split(":")[0]
 
 
 def plot(rows: list[dict], path: Path) -> None:
