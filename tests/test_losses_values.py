@@ -90,6 +90,33 @@ def test_kd_default_temperature_is_four():
     )
 
 
+def numpy_standardized(row):
+    """z-score with the unbiased standard deviation (the reference code's torch ``std``)."""
+    mean = sum(row) / len(row)
+    std = math.sqrt(sum((v - mean) ** 2 for v in row) / (len(row) - 1))
+    return [(v - mean) / (1e-7 + std) for v in row]
+
+
+def test_logit_standardized_kd_matches_numpy_and_ignores_the_students_logit_range():
+    # By hand: (1, 2, 3, 4) has mean 2.5 and unbiased std √(5/3), so z = ±0.3873, ±1.1619.
+    assert numpy_standardized([1.0, 2.0, 3.0, 4.0]) == pytest.approx(
+        [-1.161895, -0.387298, 0.387298, 1.161895], rel=1e-5
+    )
+    teacher = {"logits": TEACHER_LOGITS}
+    loss = build_loss("kd", temperature=2.0, standardize=True)
+    expected = numpy_kd(
+        [numpy_standardized(row) for row in TEACHER_LOGITS],
+        [numpy_standardized(row) for row in STUDENT_LOGITS],
+        2.0,
+    )
+    assert value_of(loss, teacher, {"logits": STUDENT_LOGITS}) == pytest.approx(expected, rel=1e-5)
+    # A student with the teacher's logit relations at a third of its range and shifted:
+    # nothing to learn once standardized; plain KD still asks for the teacher's range.
+    shrunk = {"logits": TEACHER_LOGITS / 3.0 - 1.0}
+    assert value_of(loss, teacher, shrunk) == pytest.approx(0.0, abs=1e-6)
+    assert value_of(build_loss("kd", temperature=2.0), teacher, shrunk) > 0.1
+
+
 def numpy_logit_regression(teacher, student):
     """Ba & Caruana's objective: half the squared L2 distance of the logits, batch mean."""
     total = 0.0

@@ -10,24 +10,13 @@ from __future__ import annotations
 from tinykd._keras import tf
 from tinykd.distill.losses.base import LOSSES, Batch, DistillationLoss
 from tinykd.distill.losses.features import AlignedFeatureLoss, SpatialMapLoss
-from tinykd.distill.losses.logits import (
-    SoftTargetKD,
-    TemperatureLoss,
-    softened_log_probabilities,
-)
+from tinykd.distill.losses.logits import SoftTargetKD, TemperatureLoss
 from tinykd.errors import TinyKDError
 
 OBJECTNESS = 0
 BOX = slice(1, 5)
 CLASSES = slice(5, None)
 FIRST_CLASS_CHANNEL = 5
-
-
-def softened_kl(teacher_logits, student_logits, temperature):
-    """KL(softmax(t/T) ‖ softmax(s/T)) over the last axis, one value per position."""
-    teacher_log_p = softened_log_probabilities(teacher_logits, temperature)
-    student_log_q = softened_log_probabilities(student_logits, temperature)
-    return tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - student_log_q), axis=-1)
 
 
 def bernoulli_kl(teacher_logits, student_logits):
@@ -101,9 +90,7 @@ class DetectionKD(TemperatureLoss):
             tf.abs(tf.sigmoid(student_grid[..., BOX]) - tf.sigmoid(teacher_grid[..., BOX])), -1
         )
         box = tf.reduce_sum(confidence * box_error) / total_confidence
-        class_kl = softened_kl(
-            teacher_grid[..., CLASSES], student_grid[..., CLASSES], self.temperature
-        )
+        class_kl = self.softened_kl(teacher_grid[..., CLASSES], student_grid[..., CLASSES])
         classes = self.temperature**2 * tf.reduce_sum(confidence * class_kl) / total_confidence
         return (
             self.objectness_weight * objectness

@@ -6,26 +6,54 @@ from tinykd._keras import tf
 from tinykd.distill.losses.base import LOSSES, Batch, DistillationLoss, scalar_variable
 
 
-def softened_log_probabilities(logits, temperature):
-    return tf.nn.log_softmax(logits / temperature, axis=-1)
-
-
 class TemperatureLoss(DistillationLoss):
     """A logit loss with a ``temperature`` variable (a schedule may change it).
 
     The default T = 4 is RepDistiller's (train_student.py:78, ``--kd_T``) and DKD's CIFAR
     setting; it is written only here (subclasses with another published default override
     it, callers pass a temperature only to differ from it).
+
+    ``standardize`` (logit standardization, Sun et al., CVPR 2024): each sample's logits,
+    teacher's and student's apart, are z-scored (mean 0, unbiased std 1, as the reference
+    code's ``normalize``) before dividing by T, so the student matches the teacher's logit
+    *relations* without having to reach its logit range, which a small student may not.
+    Off by default (classic KD); the reference recipe is T = 2, weight 9, hard labels 0.1.
     """
 
-    def __init__(self, temperature: float = 4.0, **kwargs):
+    def __init__(self, temperature: float = 4.0, standardize: bool = False, **kwargs):
         super().__init__(**kwargs)
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, not {temperature}")
         self.temperature = scalar_variable(self, "temperature", temperature)
+        self.standardize = bool(standardize)
+
+    def scaled(self, logits):
+        """``logits / T``, z-scored first when ``standardize``."""
+        if self.standardize:
+            logits = standardized(logits)
+        return logits / self.temperature
+
+    def softened_kl(self, teacher_logits, student_logits):
+        """KL(softmax(teacher/T) ‖ softmax(student/T)) over the last axis, one value per
+        position (without the T² factor)."""
+        teacher_log_p = tf.nn.log_softmax(self.scaled(teacher_logits), axis=-1)
+        student_log_q = tf.nn.log_softmax(self.scaled(student_logits), axis=-1)
+        return tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - student_log_q), axis=-1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": float(self.temperature.numpy())}
+        return {
+            **super().get_config(),
+            "temperature": float(self.temperature.numpy()),
+            "standardize": self.standardize,
+        }
+
+
+def standardized(logits, epsilon: float = 1e-7):
+    """Per-sample z-score over the classes, with the unbiased std (torch's ``std``)."""
+    mean = tf.reduce_mean(logits, axis=-1, keepdims=True)
+    classes = tf.cast(tf.shape(logits)[-1], logits.dtype)
+    variance = tf.reduce_sum(tf.square(logits - mean), axis=-1, keepdims=True) / (classes - 1.0)
+    return (logits - mean) / (epsilon + tf.sqrt(variance))
 
 
 @LOSSES.register("kd")
@@ -37,11 +65,8 @@ class SoftTargetKD(TemperatureLoss):
     """
 
     def compute_loss(self, teacher: dict, student: dict, batch: Batch):
-        temperature = self.temperature
-        teacher_log_p = softened_log_probabilities(teacher[self.teacher_tap], temperature)
-        student_log_q = softened_log_probabilities(student[self.student_tap], temperature)
-        kl = tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - student_log_q), axis=-1)
-        return temperature**2 * tf.reduce_mean(kl)
+        kl = self.softened_kl(teacher[self.teacher_tap], student[self.student_tap])
+        return self.temperature**2 * tf.reduce_mean(kl)
 
 
 LOGIT_MSE_REDUCTIONS = ("half_sum", "mean")
@@ -95,9 +120,8 @@ class DecoupledKD(TemperatureLoss):
         self.beta = float(beta)
 
     def compute_loss(self, teacher: dict, student: dict, batch: Batch):
-        temperature = self.temperature
-        teacher_logits = teacher[self.teacher_tap] / temperature
-        student_logits = student[self.student_tap] / temperature
+        teacher_logits = self.scaled(teacher[self.teacher_tap])
+        student_logits = self.scaled(student[self.student_tap])
         target = tf.one_hot(tf.cast(batch.labels, tf.int32), tf.shape(student_logits)[-1])
         tckd = binary_kl(
             target_probability(teacher_logits, target), target_probability(student_logits, target)
@@ -108,7 +132,7 @@ class DecoupledKD(TemperatureLoss):
         nckd = tf.reduce_sum(
             tf.exp(masked_teacher) * (masked_teacher - masked_student) * (1.0 - target), axis=-1
         )
-        return temperature**2 * tf.reduce_mean(self.alpha * tckd + self.beta * nckd)
+        return self.temperature**2 * tf.reduce_mean(self.alpha * tckd + self.beta * nckd)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
