@@ -247,11 +247,20 @@ def main() -> None:
                 "dropped": {name: reasons for name, reasons in state.dropped.items()},
                 "rung_epochs": state.rung_epochs,
                 "trials": len(state.trials),
-                "front": [{**p, "macs": state.costs[p["candidate"]].macs} for p in state.front],
+                "front": [
+                    {
+                        **p,
+                        "macs": state.costs[p["candidate"]].macs,
+                        "latency_label": state.costs[p["candidate"]].latency_label,
+                    }
+                    for p in state.front
+                ],
                 "chosen": {
                     **state.chosen,
                     "test_int8_accuracy": row.int8_accuracy,
                     "macs": cost.macs,
+                    "latency_label": cost.latency_label,  # "QEMU count" or "estimated"
+                    "latency_estimated_ms": cost.latency_estimated_ms,
                     "tflite_bytes": cost.tflite_bytes,
                     "predicted_equals_measured": cost.tflite_bytes == row.artifact.size_bytes
                     and cost.arena_bytes == row.artifact.arena.size_bytes,
@@ -345,10 +354,17 @@ def count_instructions(tflm_dir: str, artifacts: dict, data, args, progress) -> 
     return figures
 
 
-def limits_text(profile: dict) -> str:
+def latency_kind(entry: dict) -> str:
+    """How a latency figure was obtained (results written before the label: estimated)."""
+    return "QEMU count" if entry.get("latency_label") == "QEMU count" else "est."
+
+
+def limits_text(search: dict) -> str:
+    profile = search["profile"]
     return (
-        f"{profile['board']}: ≤ {profile['max_latency_ms']:g} ms (est.), arena ≤ "
-        f"{profile['max_arena']}, flash ≤ {profile['max_flash']}"
+        f"{profile['board']}: ≤ {profile['max_latency_ms']:g} ms "
+        f"({latency_kind(search['chosen'])}), arena ≤ {profile['max_arena']}, flash ≤ "
+        f"{profile['max_flash']}"
     )
 
 
@@ -358,15 +374,15 @@ def report(summary: dict) -> str:
         f"{summary['cores']} core(s)); int8 accuracy on the test split in TFLM",
         "",
         "| profile | limits | search min | trials | chosen | int8 test | arena B | MACs "
-        "| latency ms (est.) |",
+        "| latency ms |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary["searches"]:
         c = s["chosen"]
         lines.append(
-            f"| {s['profile']['name']} | {limits_text(s['profile'])} | {s['search_minutes']:.1f} | "
+            f"| {s['profile']['name']} | {limits_text(s)} | {s['search_minutes']:.1f} | "
             f"{s['trials']} | {c['candidate']} | {c['test_int8_accuracy']:.2%} | "
-            f"{c['arena_bytes']:,} | {c['macs']:,} | {c['latency_ms']:.2f} |"
+            f"{c['arena_bytes']:,} | {c['macs']:,} | {c['latency_ms']:.2f} ({latency_kind(c)}) |"
         )
     lines += ["", "| reference (plain) | int8 test | arena B | MACs |", "|---|---|---|---|"]
     for ref in summary["references"]:
@@ -401,7 +417,8 @@ def report(summary: dict) -> str:
         for s in summary["searches"]:
             c = s["chosen"]
             lines.append(
-                f"\n{s['profile']['name']}: latency of {c['candidate']}: {c['latency_ms']:.2f} ms "
+                f"\n{s['profile']['name']}: latency of {c['candidate']}: "
+                f"{c.get('latency_estimated_ms', c['latency_ms']):.2f} ms "
                 f"estimated (cycles-per-MAC model) vs "
                 f"{c['latency_ms_at_one_instruction_per_cycle']:.2f} ms from QEMU's instruction "
                 "count at one instruction per cycle"
@@ -411,7 +428,8 @@ def report(summary: dict) -> str:
         for p in s["front"]:
             lines.append(
                 f"  {p['candidate']:16s} int8 val {p['int8_accuracy']:.2%}  arena "
-                f"{p['arena_bytes']:,} B  {p['latency_ms']:.2f} ms est.  flash {p['flash_bytes']:,} B"
+                f"{p['arena_bytes']:,} B  {p['latency_ms']:.2f} ms {latency_kind(p)}  "
+                f"flash {p['flash_bytes']:,} B"
             )
     return "\n".join(lines)
 
