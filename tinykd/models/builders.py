@@ -280,9 +280,9 @@ def mbv2_micro(
     input_shape, num_classes: int, width: float = 1.0, expand_ratio: float = 3.0, depth: int = 2
 ):
     """The smallest inverted-bottleneck student: a stem and one stage of ``depth`` blocks (16
-    channels, the blocks after the first with a residual ADD); ≈7 KB .tflite at width 0.25
-    (each operator costs ≈0.5 KB of tensor metadata, so fewer blocks, not fewer channels,
-    make it small: ``depth`` 1, a single block without ADD, is the ≈5 KB one)."""
+    channels, the blocks after the first with a residual ADD); 8.2 KB trained .tflite at width
+    0.25 (each operator costs ≈0.5 KB of tensor metadata, so fewer blocks, not fewer channels,
+    make it small: ``depth`` 1, a single block without ADD, is 5.1 KB at width 0.25)."""
     return _inverted_bottleneck_net(
         input_shape, num_classes, width, expand_ratio, ((16, 2, depth),), "mbv2_micro"
     )
