@@ -13,9 +13,9 @@ and the code path and differ only in what they switch on:
 
 Students: plain CNNs and inverted-bottleneck ones at ≈5 KB and ≈10 KB of int8 .tflite
 (every operator costs ≈0.5 KB of metadata, so the smallest inverted-bottleneck students are
-``mbv2_micro`` at depth 1: a stem and a single block; 5.1 KB at width 0.25, 5.8 KB at 0.5). Per run:
-int8 test accuracy in the TFLM host interpreter, float accuracy on the training images
-(after training, inference mode: is the student underfitting?), float test accuracy,
+``mbv2_micro`` at depth 1: a stem and a single block; 5.1 KB at width 0.25, 5.8 KB at 0.5).
+Per run: int8 test accuracy in the TFLM host interpreter, float accuracy on the training
+images (after training, inference mode: is the student underfitting?), float test accuracy,
 seconds per epoch (first epoch, which traces the graph, left out) relative to plain.
 
 python bench/netaug.py                 # the full table: Fashion-MNIST, 3 seeds, 30 epochs
