@@ -21,6 +21,7 @@ seconds per epoch (first epoch, which traces the graph, left out) relative to pl
 python bench/netaug.py                 # the full table: Fashion-MNIST, 3 seeds, 30 epochs
 python bench/netaug.py --quick         # smoke run on digits (< 3 min on 2 idle cores)
 python bench/netaug.py --students 0 5  # only the ≈5 KB rows, plain and inverted-bottleneck
+python bench/netaug.py --students 2 --epochs 90 --methods plain NetAug  # a long budget
 
 Figures go to bench/results/netaug.json (``--output``): every run's numbers and curves.
 """
@@ -120,7 +121,8 @@ def train_all(args, config, data, teacher) -> dict:
             seed=seed,
         )
         for label, model_name, width, depth in args.students:
-            for method, (params, with_teacher) in METHODS.items():
+            for method in args.methods:
+                params, with_teacher = METHODS[method]
                 started = time.monotonic()
                 strategy = build_strategy("netaug", learning_rate=args.learning_rate, **params)
                 result = strategy.train(
@@ -200,7 +202,7 @@ def print_tables(args, config, data, runs, summary: dict, wall_seconds: float) -
     print(report_table(summary))
     print("\n## Training curves (seed 0): tiny-model loss / augmented loss / validation accuracy\n")
     for label, *_ in args.students:
-        for method in (PLAIN, NETAUG):
+        for method in [m for m in (PLAIN, NETAUG) if m in args.methods]:
             history = runs[(label, method)][0].history
             curves = [
                 f"{key} " + " ".join(f"{value:.3f}" for value in history[key])
@@ -208,8 +210,9 @@ def print_tables(args, config, data, runs, summary: dict, wall_seconds: float) -
                 if key in history
             ]
             print(f"- {label}, {method}: " + "; ".join(curves))
-    modes = runs[(args.students[0][0], NETAUG)][0].modes
-    print(f"\nNetAug modes per epoch (official names): {', '.join(modes)}")
+    if NETAUG in args.methods:
+        modes = runs[(args.students[0][0], NETAUG)][0].modes
+        print(f"\nNetAug modes per epoch (official names): {', '.join(modes)}")
 
 
 def main() -> None:
@@ -225,12 +228,21 @@ def main() -> None:
     )
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first … first+N−1")
     parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=list(METHODS),
+        help="which of the four to train (default all; e.g. plain NetAug for the target alone)",
+    )
+    parser.add_argument(
         "--append",
         action="store_true",
         help="add these runs to those already in --output (more seeds of a finished run)",
     )
     parser.set_defaults(epochs=30)
     args = parser.parse_args()
+    if PLAIN not in args.methods:
+        parser.error("--methods must include plain: every other method is reported against it")
     args.output = results_path(args.output, "netaug", args.quick)
     if args.quick:
         args.students = QUICK_STUDENTS
