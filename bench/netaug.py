@@ -243,6 +243,7 @@ def main() -> None:
     args = parser.parse_args()
     if PLAIN not in args.methods:
         parser.error("--methods must include plain: every other method is reported against it")
+    args.methods = [method for method in METHODS if method in args.methods]  # once each, in order
     args.output = results_path(args.output, "netaug", args.quick)
     if args.quick:
         args.students = QUICK_STUDENTS
