@@ -42,8 +42,19 @@ class Progress:
 
     def epoch_callback(self, label: str, every_seconds: float = 30.0):
         """A Keras callback printing one line per epoch, and one every ``every_seconds``
-        inside a long epoch."""
+        inside a long epoch, each with the time this training has left at its pace so far
+        (a slow machine says early how long the run will take)."""
         return _epoch_lines_class()(self, label, every_seconds)
+
+
+def duration_text(seconds: float) -> str:
+    """``42 s``, ``17 min``, ``1 h 35 min``: a remaining time at the precision it has."""
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 @functools.cache
@@ -60,18 +71,34 @@ def _epoch_lines_class():
             self.label = label
             self.every_seconds = every_seconds
 
+        def on_train_begin(self, logs=None):
+            self.first_epoch = None  # the first epoch this fit runs (a resumed fit skips some)
+            self.train_started = time.monotonic()
+
         def on_epoch_begin(self, epoch, logs=None):
+            if self.first_epoch is None:
+                self.first_epoch = epoch
             self.epoch = epoch
             self.epoch_started = self.last_line = time.monotonic()
+
+        def left_text(self, epochs_done: float) -> str:
+            """``about … left`` for this fit, from its pace so far ("" before any work)."""
+            done = epochs_done - self.first_epoch
+            if done <= 0:
+                return ""
+            seconds_per_epoch = (time.monotonic() - self.train_started) / done
+            left = seconds_per_epoch * (self.params["epochs"] - epochs_done)
+            return f"  (about {duration_text(left)} left)"
 
         def on_train_batch_end(self, batch, logs=None):
             now = time.monotonic()
             if now - self.last_line >= self.every_seconds:
                 self.last_line = now
-                steps = self.params.get("steps") or "?"
+                steps = self.params.get("steps")
+                left = self.left_text(self.epoch + (batch + 1) / steps) if steps else ""
                 self.progress.say(
                     f"    {self.label} epoch {self.epoch + 1}/{self.params['epochs']}: "
-                    f"batch {batch + 1}/{steps}"
+                    f"batch {batch + 1}/{steps or '?'}{left}"
                 )
 
         def on_epoch_end(self, epoch, logs=None):
@@ -82,8 +109,10 @@ def _epoch_lines_class():
                 if key in ("loss", "accuracy", "val_accuracy")
             )
             seconds = time.monotonic() - self.epoch_started
+            left = self.left_text(epoch + 1) if epoch + 1 < self.params["epochs"] else ""
             self.progress.say(
-                f"    {self.label} epoch {epoch + 1}/{self.params['epochs']}  {shown}  ({seconds:.1f}s)"
+                f"    {self.label} epoch {epoch + 1}/{self.params['epochs']}  {shown}  "
+                f"({seconds:.1f}s){left}"
             )
 
     return EpochLines
