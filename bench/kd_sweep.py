@@ -21,7 +21,7 @@ from tinykd.progress import Progress
 from tinykd.recipe import LossEntry
 
 # (label, the loss entry, hard-label weight). The first five are KD at several temperatures;
-# the last three are the logit losses whose authors report gains over KD for small students,
+# the rest are the logit losses whose authors report gains over KD for small students,
 # each with its reference recipe (a 30-epoch run scales DKD's 20-of-240-epoch warm-up to 3).
 SETTINGS = [
     ("KD T=1", {"name": "kd", "weight": 1.0, "temperature": 1.0}, 0.0),  # function matching
@@ -63,6 +63,12 @@ SETTINGS = [
         },
         1.0,
     ),
+    # Huang et al. 2022 (DIST, "from a stronger teacher": Pearson relations of the softened
+    # outputs across classes and across the batch; reference dist_kd.py defaults T 1,
+    # beta = gamma = 1 with CE weight 1, its ImageNet setting), and at T 4 as the CIFAR-100
+    # ports run it.
+    ("DIST", {"name": "dist", "weight": 1.0}, 1.0),
+    ("DIST T=4", {"name": "dist", "weight": 1.0, "temperature": 4.0}, 1.0),
 ]
 
 

@@ -60,6 +60,7 @@ LOSS_CONFIGS = {
     "kd": {"name": "kd", "temperature": 2.0},
     "logit_mse": {"name": "logit_mse"},
     "dkd": {"name": "dkd"},
+    "dist": {"name": "dist"},
     "hint": {
         "name": "hint",
         "teacher_tap": "t_relu2",  # 3×3×8 → resized to the student's 6×6, student projected 3 → 8

@@ -159,6 +159,41 @@ def test_decoupled_kd_matches_numpy_and_recomposes_classic_kd():
     )
 
 
+def numpy_pearson(xs, ys):
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    covariance = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys))
+    spread_x = math.sqrt(sum((x - mean_x) ** 2 for x in xs))
+    spread_y = math.sqrt(sum((y - mean_y) ** 2 for y in ys))
+    return covariance / (spread_x * spread_y)
+
+
+def numpy_dist(teacher, student, temperature, beta, gamma):
+    """DIST from its definition: 1 − mean Pearson ρ over samples (rows) and over classes
+    (columns) of the softened probabilities."""
+    p = [softmax([v / temperature for v in row]) for row in teacher]
+    q = [softmax([v / temperature for v in row]) for row in student]
+    rows = [numpy_pearson(q_row, p_row) for q_row, p_row in zip(q, p)]
+    columns = [
+        numpy_pearson([row[k] for row in q], [row[k] for row in p]) for k in range(len(p[0]))
+    ]
+    inter_class = 1 - sum(rows) / len(rows)
+    intra_class = 1 - sum(columns) / len(columns)
+    return temperature**2 * (beta * inter_class + gamma * intra_class)
+
+
+def test_dist_matches_numpy_and_is_zero_for_the_teachers_own_logits():
+    # By hand: (1, 2, 3) against (2, 4, 7): centred (−1, 0, 1) and (−2.333, −0.333, 2.667),
+    # covariance 5, spreads √2 and √12.667, ρ = 5 / √25.333 = 0.99339.
+    assert numpy_pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(0.993399, rel=1e-5)
+    teacher = {"logits": TEACHER_LOGITS}
+    loss = build_loss("dist", temperature=4.0, beta=2.0, gamma=0.5)
+    expected = numpy_dist(TEACHER_LOGITS, STUDENT_LOGITS, 4.0, 2.0, 0.5)
+    assert value_of(loss, teacher, {"logits": STUDENT_LOGITS}) == pytest.approx(expected, rel=1e-5)
+    assert value_of(build_loss("dist"), teacher, teacher) == pytest.approx(0.0, abs=1e-6)
+    defaults = build_loss("dist").config_entry()
+    assert (defaults["temperature"], defaults["beta"], defaults["gamma"]) == (1.0, 1.0, 1.0)
+
+
 # Feature maps: (batch 3, 4×4, teacher 5 / student 2 channels).
 TEACHER_MAP = fixed((3, 4, 4, 5), 0.1)
 STUDENT_MAP = fixed((3, 4, 4, 2), 2.2)
