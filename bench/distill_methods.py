@@ -49,6 +49,8 @@ METHODS: dict[str, dict] = {
             {"name": "dkd", "alpha": 1.0, "beta": 8.0, "schedule": {"weight": [[0, 0.0], [2, 1.0]]}}
         ],
     },
+    # DIST with its reference defaults (T 1, beta = gamma = 1).
+    "dist": {"family": "logits", "losses": [{"name": "dist"}]},
     "hint": {
         "family": "features",
         "losses": [{"name": "hint", **FEATURES, "projection": "conv1x1"}],
@@ -110,7 +112,7 @@ METHODS: dict[str, dict] = {
         ],
     },
 }
-LOGIT_METHODS = {"kd", "logit_mse", "dkd"}
+LOGIT_METHODS = {"kd", "logit_mse", "dkd", "dist"}
 
 
 def runs_for(methods: list[str]) -> list[tuple[str, str, dict]]:
