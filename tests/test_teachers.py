@@ -85,9 +85,9 @@ def saved_teachers(tmp_path_factory, digits):
     twin.save(paths["tf_keras.keras"])
     twin.save(paths["tf_keras.h5"])
     twin.save(paths["tf_keras_saved_model"], save_format="tf")
-    # predict, as the loaded teachers are run below: the same batches of 32, since on some
-    # CPUs oneDNN's kernels round differently for another batch size (5.96e-07 seen on an
-    # AVX2-only machine with one call on all 359 images).
+    # predict, as the loaded teachers are run below: the same batches of 32, since the CPU
+    # kernels may round differently for another batch size (5.96e-07 seen with Eigen's
+    # convolutions on an AVX2-only machine, one call on all 359 images).
     reference = model.predict(digits.x_test, verbose=0)
     return paths, reference
 
