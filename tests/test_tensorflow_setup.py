@@ -1,7 +1,8 @@
 """How tinykd starts TensorFlow: oneDNN kernels on every x86 CPU unless the user opts out.
 
-TensorFlow enables oneDNN by itself only on CPUs with AVX-512 VNNI/BF16/AMX; on AVX2-only
-CPUs its Eigen convolutions trained the demo's models 1.6-3x slower (tinykd/_keras.py).
+TensorFlow enables oneDNN by itself only on CPUs with neural-network features (its 2.9
+release notes); on an AVX2-only CPU its Eigen convolutions trained the demo's teacher 2.7x
+slower (tinykd/_keras.py).
 Each case runs in a fresh interpreter, since the choice is read once, at import.
 """
 

@@ -11,8 +11,8 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow turns its oneDNN kernels on by itself only on CPUs with neural-network features
 # (AVX-512 VNNI/BF16, AMX: its 2.9 release notes); elsewhere (seen on an AVX2-only AMD EPYC)
-# convolutions run on Eigen, there 3x slower for the demo student and for its teacher (an
-# epoch of the demo's teacher: 324 s with Eigen, 118 s with oneDNN, 2 threads).
+# convolutions run on Eigen, there 2.7x slower for the demo's teacher (an epoch: 324 s with
+# Eigen, 118 s with oneDNN, 2 threads, bench/kd_sweep.py's epoch lines).
 # On unless the user says TF_ENABLE_ONEDNN_OPTS=0.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
