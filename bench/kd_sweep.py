@@ -18,11 +18,20 @@ from common import (
 )
 
 from tinykd.progress import Progress
-from tinykd.recipe import LossEntry
+from tinykd.recipe import LossEntry, WeightInit
 
-# (label, the loss entry, hard-label weight). The first five are KD at several temperatures;
-# the rest are the logit losses whose authors report gains over KD for small students,
-# each with its reference recipe (a 30-epoch run scales DKD's 20-of-240-epoch warm-up to 3).
+# Weight selection (Xu et al., "Initializing models with larger ones", ICLR 2024): the
+# student's two convolutions start as evenly spaced channels of the teacher's first
+# convolution of each stage (consistent across layers, batch norm copied with them).
+WEIGHT_SELECTION = [
+    {"teacher_layer": "block1_conv1", "student_layer": "conv1", "projection": "select"},
+    {"teacher_layer": "block2_conv1", "student_layer": "conv2", "projection": "select"},
+]
+
+# (label, the loss entry or None, hard-label weight[, weight_init pairs]). The first five are
+# KD at several temperatures; then the logit losses whose authors report gains over KD for
+# small students, each with its reference recipe (a 30-epoch run scales DKD's
+# 20-of-240-epoch warm-up to 3); then weight selection, alone and under function matching.
 SETTINGS = [
     ("KD T=1", {"name": "kd", "weight": 1.0, "temperature": 1.0}, 0.0),  # function matching
     ("KD T=2", {"name": "kd", "weight": 1.0, "temperature": 2.0}, 1.0),
@@ -69,6 +78,13 @@ SETTINGS = [
     # ports run it.
     ("DIST", {"name": "dist", "weight": 1.0}, 1.0),
     ("DIST T=4", {"name": "dist", "weight": 1.0, "temperature": 4.0}, 1.0),
+    ("weight selection", None, 1.0, WEIGHT_SELECTION),
+    (
+        "KD T=1 + weight selection",
+        {"name": "kd", "weight": 1.0, "temperature": 1.0},
+        0.0,
+        WEIGHT_SELECTION,
+    ),
 ]
 
 
@@ -91,14 +107,15 @@ def main() -> None:
             accuracy = float_accuracy(run.model, data.x_val, data.y_val)
             rows.append(f"| {seed} | scratch | | {100 * accuracy:.2f} |")
             progress.say(rows[-1])
-        for label, entry, hard_weight in chosen:
-            losses = [LossEntry.from_table(entry)]
+        for label, entry, hard_weight, *pairs in chosen:
+            losses = [LossEntry.from_table(entry)] if entry else []
             run = train_student(
                 config,
                 data,
                 seed,
                 teacher=teacher,
                 losses=losses,
+                weight_init=[WeightInit(**pair) for pair in (pairs[0] if pairs else [])],
                 hard_label_weight=hard_weight,
                 augmentation=augmentation,
                 progress=progress,
