@@ -88,6 +88,36 @@ SETTINGS = [
 ]
 
 
+def validation_accuracy(config, data, seed: int, teacher=None, setting=None, progress=None):
+    """Float validation accuracy of a student trained on the configured views with one of
+    ``SETTINGS`` from ``teacher`` (from scratch without a setting)."""
+    losses, weight_init, hard_weight = [], [], None
+    if setting is not None:
+        _, entry, hard_weight, *pairs = setting
+        losses = [LossEntry.from_table(entry)] if entry else []
+        weight_init = [WeightInit(**pair) for pair in (pairs[0] if pairs else [])]
+    run = train_student(
+        config,
+        data,
+        seed,
+        teacher=teacher,
+        losses=losses,
+        weight_init=weight_init,
+        hard_label_weight=hard_weight,
+        augmentation=config.data.augmentation(),
+        progress=progress,
+    )
+    return float_accuracy(run.model, data.x_val, data.y_val)
+
+
+def print_table(config, columns: list[str], rows: list[str]) -> None:
+    """The rows under the student's name and budget, as a Markdown table."""
+    print(f"\n{config.student.model} ×{config.student.width}, {config.student.epochs} epochs")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    print("\n".join(rows))
+
+
 def main() -> None:
     parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--only", type=int, nargs="*", help="indices into SETTINGS")
@@ -98,35 +128,18 @@ def main() -> None:
     config = bench_config(args)
     progress = Progress()
     data, teacher = load_bench_data_and_teacher(config, progress)
-    augmentation = config.data.augmentation()
     chosen = [SETTINGS[i] for i in args.only] if args.only else SETTINGS
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         if not args.no_scratch:
-            run = train_student(config, data, seed, augmentation=augmentation, progress=progress)
-            accuracy = float_accuracy(run.model, data.x_val, data.y_val)
+            accuracy = validation_accuracy(config, data, seed, progress=progress)
             rows.append(f"| {seed} | scratch | | {100 * accuracy:.2f} |")
             progress.say(rows[-1])
-        for label, entry, hard_weight, *pairs in chosen:
-            losses = [LossEntry.from_table(entry)] if entry else []
-            run = train_student(
-                config,
-                data,
-                seed,
-                teacher=teacher,
-                losses=losses,
-                weight_init=[WeightInit(**pair) for pair in (pairs[0] if pairs else [])],
-                hard_label_weight=hard_weight,
-                augmentation=augmentation,
-                progress=progress,
-            )
-            accuracy = float_accuracy(run.model, data.x_val, data.y_val)
-            rows.append(f"| {seed} | {label} | {hard_weight} | {100 * accuracy:.2f} |")
+        for setting in chosen:
+            accuracy = validation_accuracy(config, data, seed, teacher, setting, progress)
+            rows.append(f"| {seed} | {setting[0]} | {setting[2]} | {100 * accuracy:.2f} |")
             progress.say(rows[-1])
-    print(f"\n{config.student.model} ×{config.student.width}, {config.student.epochs} epochs")
-    print("| seed | setting | hard weight | float validation acc % |")
-    print("|---|---|---|---|")
-    print("\n".join(rows))
+    print_table(config, ["seed", "setting", "hard weight", "float validation acc %"], rows)
 
 
 if __name__ == "__main__":
