@@ -8,7 +8,8 @@ Tables still typed by hand, from benches that predate JSON output (regenerate th
 distillation methods (bench/distill_methods.py), strategies (bench/strategies_vs_scratch.py),
 compression (bench/compress_student.py, now writing JSON), beyond classification
 (bench/tasks.py, now writing JSON), the emulated board (bench/emulated_board.py), QEMU
-(bench/qemu_mps2.py), and the prose figures of kd_sweep, harness_throughput, arena_minimum.
+(bench/qemu_mps2.py), and the prose figures and tables of kd_sweep, teacher_checkpoints,
+harness_throughput, arena_minimum.
 """
 
 from __future__ import annotations
