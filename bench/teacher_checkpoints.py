@@ -56,16 +56,18 @@ def main() -> None:
             keep_weights_after(args.checkpoints, teacher, kept),
         ],
     )
+    checkpoints = {}  # epoch → (teacher with that epoch's weights, its validation accuracy)
+    for epoch in sorted(kept):
+        checkpoint = spec.build(data, recipe.seed)
+        checkpoint.set_weights(kept[epoch])
+        checkpoints[epoch] = (checkpoint, float_accuracy(checkpoint, data.x_val, data.y_val))
     rows = []
     for seed in range(args.seeds):
         if not args.no_scratch:
             accuracy = validation_accuracy(config, data, seed, progress=progress)
             rows.append(f"| {seed} | – | – | scratch | {100 * accuracy:.2f} |")
             progress.say(rows[-1])
-        for epoch in sorted(kept):
-            checkpoint = spec.build(data, recipe.seed)
-            checkpoint.set_weights(kept[epoch])
-            teacher_accuracy = float_accuracy(checkpoint, data.x_val, data.y_val)
+        for epoch, (checkpoint, teacher_accuracy) in checkpoints.items():
             # SETTINGS[0] is the demo's: function matching.
             accuracy = validation_accuracy(config, data, seed, checkpoint, SETTINGS[0], progress)
             rows.append(
